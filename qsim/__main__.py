@@ -1,0 +1,5 @@
+import sys
+
+from qsim.cli import main
+
+sys.exit(main())

@@ -1,0 +1,177 @@
+"""The command line: ``python -m qsim run PROGRAM.qasm``, ``python -m qsim info``, plus sub-commands
+that other installed packages register under the ``qsim.cli`` entry-point group (``job``).
+
+Bad input ends with exit code 2 and one line ``qsim: error: ...`` on stderr, never a traceback.
+Under mpirun every rank runs the same command.  Errors every rank meets alike (a bad program, a bad
+rank count) are agreed on collectively and printed once by rank 0; an error on some ranks only
+(e.g. out of memory) is printed by the rank that met it, which then aborts the whole MPI job so no
+other rank is left waiting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from importlib.metadata import entry_points
+
+from qsim.errors import QsimError
+
+EXIT_USER = 2
+EXIT_INTERNAL = 3
+
+
+def _comm():
+    from qsim.device import world_comm
+
+    return world_comm()
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"qsim: error: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def _one_line(exc: BaseException) -> str:
+    return " | ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+
+
+def _parse_inputs(pairs):
+    inputs = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise QsimError(f"--input {pair!r} is not NAME=VALUE")
+        try:
+            inputs[name] = float(value)
+        except ValueError:
+            raise QsimError(f"--input {name}={value!r}: the value is not a number") from None
+    return inputs
+
+
+def _cmd_run(args) -> int:
+    comm = _comm()
+    rank = 0 if comm is None else comm.Get_rank()
+    error = None
+    try:
+        try:
+            with open(args.program, encoding="utf-8") as f:
+                source = f.read()
+        except OSError as e:
+            raise QsimError(f"cannot read program file {args.program!r}: {e.strerror}") from None
+        if args.shots < 0:
+            raise QsimError(f"--shots {args.shots} is negative")
+        inputs = _parse_inputs(args.input)
+        import qsim
+
+        dev = qsim.device("local:qsim/statevector", precision=args.precision, comm=comm)
+        circuit = dev.to_circuit(source, inputs)
+    except QsimError as e:
+        error = _one_line(e)
+    if comm is not None:
+        errors = comm.allgather(error)  # agreement point: no rank has started a collective run yet
+        failing = [e for e in errors if e is not None]
+        if failing:
+            if all(e == failing[0] for e in errors):
+                return _fail(failing[0], EXIT_USER) if rank == 0 else EXIT_USER
+            first = next(r for r, e in enumerate(errors) if e is not None)
+            if rank == first:
+                _fail(f"rank {rank}: {failing[0]}", EXIT_USER)
+            comm.Barrier()
+            return EXIT_USER
+    elif error is not None:
+        return _fail(error, EXIT_USER)
+    try:
+        result = dev.run(circuit, shots=args.shots, seed=args.seed).result()
+    except QsimError as e:
+        if comm is not None:
+            _fail(f"rank {rank}: {_one_line(e)}", EXIT_USER)
+            comm.Abort(EXIT_USER)
+        return _fail(_one_line(e), EXIT_USER)
+    if rank == 0:
+        json.dump(result.to_dict(), sys.stdout, indent=None if args.compact else 1)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    return 0
+
+
+def _cmd_info(args) -> int:
+    import numba
+    import numpy as np
+
+    import qsim
+    from qsim.state.memory import available_bytes, max_qubits, total_bytes
+
+    comm = _comm()
+    ranks = 1 if comm is None else comm.Get_size()
+    info = {
+        "version": qsim.__version__,
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "threads": numba.get_num_threads(),
+        "threadingLayer": os.environ.get("NUMBA_THREADING_LAYER", "default"),
+        "cpuCount": os.cpu_count(),
+        "memoryTotalBytes": total_bytes(),
+        "memoryAvailableBytes": available_bytes(),
+        "ranks": ranks,
+    }
+    try:
+        from mpi4py import MPI
+
+        info["mpiLibrary"] = MPI.Get_library_version().strip().splitlines()[0]
+        info["mpi4py"] = __import__("mpi4py").__version__
+    except Exception as e:  # noqa: BLE001 - info must still print without MPI
+        info["mpiLibrary"] = f"unavailable ({type(e).__name__}: {e})"
+    info["maxQubits"] = {p: max_qubits(np.dtype(d), share=ranks if ranks > 1 else 1) + (ranks.bit_length() - 1)
+                         for p, d in (("double", np.complex128), ("single", np.complex64))}
+    if comm is not None:
+        from qsim.distributed import DistributedRuntime
+
+        info.update(DistributedRuntime(comm, "double").describe(args.qubits))
+    if comm is None or comm.Get_rank() == 0:
+        print(json.dumps(info, indent=1))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m qsim", description="qsim: embedded state-vector simulator")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run an OpenQASM 3 program and print the result JSON")
+    run.add_argument("program", help="path of an OpenQASM 3 file")
+    run.add_argument("--shots", type=int, default=0, help="0 (default): exact results; N > 0: sample N shots")
+    run.add_argument("--seed", type=int, default=None, help="seed for sampling (same results for the same seed)")
+    run.add_argument("--precision", choices=["double", "single"], default="double")
+    run.add_argument("--input", action="append", metavar="NAME=VALUE", help="value of an `input` parameter")
+    run.add_argument("--compact", action="store_true", help="print the JSON on one line")
+    run.set_defaults(func=_cmd_run)
+    info = sub.add_parser("info", help="version, threads, MPI library and memory limits")
+    info.add_argument("--qubits", type=int, default=None, help="show the local/global split for this many qubits")
+    info.set_defaults(func=_cmd_info)
+    for ep in entry_points(group="qsim.cli"):
+        try:
+            ep.load()(sub)
+        except Exception as e:  # noqa: BLE001 - a broken plug-in must not break `qsim run`
+            print(f"qsim: warning: sub-command '{ep.name}' could not be loaded: {e}", file=sys.stderr)
+    return parser
+
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse already printed a one-line usage error
+        return int(e.code or 0)
+    try:
+        return int(args.func(args) or 0)
+    except QsimError as e:
+        return _fail(_one_line(e), EXIT_USER)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # noqa: BLE001 - the CLI promises no traceback; keep one line + a hint
+        if os.environ.get("QSIM_TRACEBACK"):
+            raise
+        return _fail(f"internal error ({type(e).__name__}: {_one_line(e)}); set QSIM_TRACEBACK=1 for the "
+                     f"traceback and please report it", EXIT_INTERNAL)

@@ -1,0 +1,134 @@
+"""Choose and call the kernel for one unitary on an array, in bit-position space.
+
+``apply_unitary(array, target_bits, matrix, control_bits, control_values)`` is the single entry
+from the state layer (and the distributed layer, which calls it on its shard with local bit
+positions) into ``qsim.kernels``.  It looks at the *matrix*, not the gate's name, so a powered or
+fused gate still gets the cheapest kernel that is exact for it:
+
+1. targets on which the matrix only acts when the bit is 1 (or 0) become controls (cnot -> x with a
+   control, ccnot -> x with two, cphaseshift -> a phase on one corner);
+2. a diagonal matrix with a single entry != 1 is a phase on one corner of the subspace; any other
+   diagonal is a diagonal kernel; a scalar is a (controlled) phase;
+3. a matrix with one non-zero per row is a permutation with phases (x and swap need no arithmetic);
+4. everything else is dense: 1, 2 or k targets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qsim.kernels import gates as K
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+_X = np.array([[0, 1], [1, 0]])
+_SWAP_PERM = np.array([0, 2, 1, 3])
+
+
+def _offsets(target_bits) -> np.ndarray:
+    """offsets[a] for big-endian matrix index a over ``target_bits``."""
+    k = len(target_bits)
+    out = np.zeros(1 << k, dtype=np.int64)
+    for j, b in enumerate(target_bits):
+        bit_of_a = k - 1 - j
+        out |= ((np.arange(1 << k) >> bit_of_a) & 1).astype(np.int64) << b
+    return out
+
+
+def _fixed(bits) -> np.ndarray:
+    return np.array(sorted(bits), dtype=np.int64) if bits else _EMPTY
+
+
+def _extract_controls(matrix: np.ndarray, targets: list[int], controls: list[int], values: list[int]):
+    """Move targets on which ``matrix`` acts as a control into the control list."""
+    changed = True
+    while changed and len(targets) > 0:
+        changed = False
+        k = len(targets)
+        m = matrix.reshape((2,) * (2 * k))
+        for j in range(k):
+            # axes: out bits 0..k-1, in bits k..2k-1; target j is out axis j, in axis k+j
+            for val in (1, 0):
+                other = 1 - val
+                blk_oo = np.take(np.take(m, other, axis=j), other, axis=k + j - 1)
+                blk_ov = np.take(np.take(m, other, axis=j), val, axis=k + j - 1)
+                blk_vo = np.take(np.take(m, val, axis=j), other, axis=k + j - 1)
+                dim = 1 << (k - 1)
+                if (np.array_equal(blk_oo.reshape(dim, dim), np.eye(dim)) and not blk_ov.any()
+                        and not blk_vo.any()):
+                    sub = np.take(np.take(m, val, axis=j), val, axis=k + j - 1).reshape(dim, dim)
+                    controls = controls + [targets[j]]
+                    values = values + [val]
+                    targets = targets[:j] + targets[j + 1:]
+                    matrix = sub
+                    changed = True
+                    break
+            if changed:
+                break
+    return matrix, targets, controls, values
+
+
+def apply_unitary(array: np.ndarray, target_bits, matrix: np.ndarray, control_bits=(), control_values=()) -> None:
+    """Apply ``matrix`` (big-endian over ``target_bits``) to ``array`` where every control bit has
+    its control value.  ``array`` is modified in place."""
+    targets = [int(b) for b in target_bits]
+    controls = [int(b) for b in control_bits]
+    values = [int(v) for v in control_values]
+    matrix = np.asarray(matrix)
+    if targets:
+        matrix, targets, controls, values = _extract_controls(matrix, targets, controls, values)
+    dtype = array.dtype
+    cval = 0
+    for b, v in zip(controls, values):
+        cval |= v << b
+    k = len(targets)
+    dim = 1 << k
+    off_diag = matrix - np.diag(np.diag(matrix)) if k else None
+    if k == 0 or not off_diag.any():
+        diag = np.diag(matrix) if k else matrix.reshape(1)
+        not_one = np.nonzero(diag != 1)[0]
+        if len(not_one) == 0:
+            return
+        if k == 0 or np.all(diag == diag[0]):
+            phase = dtype.type(diag[0])
+            if not controls:
+                K.scale(array, phase)
+            else:
+                K.apply_phase(array, phase, _fixed(controls), np.int64(cval))
+            return
+        if len(not_one) == 1:
+            a = int(not_one[0])
+            corner = cval
+            for j, b in enumerate(targets):
+                corner |= ((a >> (k - 1 - j)) & 1) << b
+            K.apply_phase(array, dtype.type(diag[a]), _fixed(controls + targets), np.int64(corner))
+            return
+        K.apply_diagonal(array, diag.astype(dtype), np.array(targets, dtype=np.int64), _fixed(controls),
+                         np.int64(cval))
+        return
+    fixed = _fixed(controls + targets)
+    nz_rows = np.count_nonzero(matrix, axis=1)
+    nz_cols = np.count_nonzero(matrix, axis=0)
+    if np.all(nz_rows == 1) and np.all(nz_cols == 1):
+        perm = np.argmax(matrix != 0, axis=1)
+        phases = matrix[np.arange(dim), perm]
+        if np.all(phases == 1):
+            if k == 1:
+                K.apply_x(array, np.int64(targets[0]), fixed, np.int64(cval))
+                return
+            if k == 2 and np.array_equal(perm, _SWAP_PERM):
+                K.apply_swap(array, np.int64(targets[0]), np.int64(targets[1]), fixed, np.int64(cval))
+                return
+        K.apply_monomial(array, perm.astype(np.int64), phases.astype(dtype), _offsets(targets), fixed,
+                         np.int64(cval))
+        return
+    m = matrix.astype(dtype)
+    if k == 1:
+        if not controls:
+            K.apply_dense_1(array, np.int64(targets[0]), m[0, 0], m[0, 1], m[1, 0], m[1, 1])
+        else:
+            K.apply_dense_1_ctrl(array, np.int64(targets[0]), m[0, 0], m[0, 1], m[1, 0], m[1, 1], fixed,
+                                 np.int64(cval))
+    elif k == 2:
+        K.apply_dense_2(array, m, _offsets(targets), fixed, np.int64(cval))
+    else:
+        K.apply_dense_k(array, m, _offsets(targets), fixed, np.int64(cval))

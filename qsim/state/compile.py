@@ -1,0 +1,134 @@
+"""Lower a Circuit to the steps the executor runs: fused unitaries, measurements, resets, branches.
+
+Qubits are remapped to 0..n-1 (sorted labels) first, as Braket does: only used qubits are simulated.
+A ``Measure`` is *terminal* when no later instruction touches its qubit and no later condition reads
+its bit; terminal measurements only say which qubits are read out.  Any other measurement collapses
+the state (a *mid-circuit* measurement).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qsim.circuit.operations import Conditional, GateOp, Measure, Reset
+from qsim.errors import InternalError
+
+
+@dataclass
+class Unitaries:
+    items: list  # (targets, matrix, controls, control_states), qubits already remapped
+
+
+@dataclass
+class MeasureStep:
+    qubit: int
+    bit: int
+
+
+@dataclass
+class ResetStep:
+    qubit: int
+
+
+@dataclass
+class Branch:
+    condition: object
+    then_steps: list = field(default_factory=list)
+    else_steps: list = field(default_factory=list)
+
+
+def _later_uses(instructions):
+    """For each position, the qubits touched and bits read by any *later* instruction."""
+    qubits_after = [set() for _ in instructions]
+    bits_after = [set() for _ in instructions]
+    q_acc: set = set()
+    b_acc: set = set()
+    for i in range(len(instructions) - 1, -1, -1):
+        qubits_after[i] = set(q_acc)
+        bits_after[i] = set(b_acc)
+        op = instructions[i]
+        q_acc.update(op.qubits)
+        if isinstance(op, Conditional):
+            b_acc.update(op.condition.bits_used())
+            # everything inside the branch also counts as later use for earlier ops
+    return qubits_after, bits_after
+
+
+def _gate_items(op: GateOp):
+    return (op.targets, op.matrix(), op.controls, op.control_states)
+
+
+def fuse(items, absorb_into_two_qubit: bool = True):
+    """Merge runs of uncontrolled one-qubit gates on the same qubit into one matrix; optionally fold
+    pending one-qubit matrices into the next uncontrolled two-qubit gate on those qubits.  The
+    product is exact up to rounding; gate order on every qubit is kept."""
+    out = []
+    pending: dict[int, np.ndarray] = {}
+
+    def flush(q):
+        m = pending.pop(q, None)
+        if m is not None:
+            out.append(((q,), m, (), ()))
+
+    for targets, matrix, controls, states in items:
+        if len(targets) == 1 and not controls:
+            q = targets[0]
+            pending[q] = matrix @ pending[q] if q in pending else matrix
+            continue
+        if (absorb_into_two_qubit and len(targets) == 2 and not controls
+                and (targets[0] in pending or targets[1] in pending)):
+            a, b = targets
+            pa = pending.pop(a, np.eye(2, dtype=np.complex128))
+            pb = pending.pop(b, np.eye(2, dtype=np.complex128))
+            out.append((targets, matrix @ np.kron(pa, pb), (), ()))
+            continue
+        for q in tuple(controls) + tuple(targets):
+            flush(q)
+        out.append((targets, matrix, controls, states))
+    for q in list(pending):
+        flush(q)
+    return out
+
+
+def lower(instructions, *, fusion: bool = True, absorb_into_two_qubit: bool = True):
+    """Steps for ``instructions`` (already remapped), plus the terminal measurements
+    ``[(qubit, bit)]``.  Mid-circuit measurements become ``MeasureStep``s."""
+    qubits_after, bits_after = _later_uses(instructions)
+    steps: list = []
+    terminal: list = []
+    batch: list = []
+
+    def close_batch():
+        if batch:
+            items = fuse(batch, absorb_into_two_qubit) if fusion else list(batch)
+            steps.append(Unitaries(items))
+            batch.clear()
+
+    for i, op in enumerate(instructions):
+        if isinstance(op, GateOp):
+            batch.append(_gate_items(op))
+        elif isinstance(op, Measure):
+            if op.qubit not in qubits_after[i] and op.bit not in bits_after[i]:
+                terminal.append((op.qubit, op.bit))
+            else:
+                close_batch()
+                steps.append(MeasureStep(op.qubit, op.bit))
+        elif isinstance(op, Reset):
+            close_batch()
+            steps.append(ResetStep(op.qubit))
+        elif isinstance(op, Conditional):
+            close_batch()
+            then_steps, t_term = lower(list(op.then_ops), fusion=fusion,
+                                       absorb_into_two_qubit=absorb_into_two_qubit)
+            else_steps, e_term = lower(list(op.else_ops), fusion=fusion,
+                                       absorb_into_two_qubit=absorb_into_two_qubit)
+            # measurements inside a branch are always physical: their bits differ per path
+            then_steps += [MeasureStep(q, b) for q, b in t_term]
+            else_steps += [MeasureStep(q, b) for q, b in e_term]
+            steps.append(Branch(op.condition, then_steps, else_steps))
+        else:
+            raise InternalError(f"cannot lower instruction {op!r}")
+    close_batch()
+    return steps, terminal

@@ -1,0 +1,332 @@
+"""Run a Circuit on a state vector and compute its result types.
+
+``execute(circuit, shots, make_state, seed)`` is generic over the state class: ``make_state(n)``
+returns a ``StateVector`` or a distributed state with the same methods, whose reads are global.  So
+the executor needs no MPI: every rank runs it identically (same circuit, same seed, same draws).
+
+Mid-circuit measurement and reset are physical.  The run keeps a list of *paths*, each a weight,
+a state and the classical bits measured on it.  With shots=0 a path's weight is its probability
+and results are exact averages over paths; with shots>0 it is its number of shots (split
+binomially at each measurement) and each shot follows its own sampled outcomes.  Paths that end up
+with equal states and bits are merged (a reset of an unentangled qubit leaves one path).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+
+from qsim.circuit import result_types as rt
+from qsim.circuit.operations import Conditional, Measure
+from qsim.errors import InternalError, ValidationError
+from qsim.state.compile import Branch, MeasureStep, ResetStep, Unitaries, lower
+
+_X = np.array([[0, 1], [1, 0]], dtype=np.complex128)
+_PROB_EPS = 1e-14
+
+
+@dataclass
+class Path:
+    weight: float  # probability (shots=0) or shot count (shots>0)
+    state: object
+    bits: list
+
+
+# ---------------------------------------------------------------------------- validation
+def validate(circuit, shots):
+    if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < 0:
+        raise ValidationError(f"shots must be a non-negative integer, got {shots!r}")
+    types = circuit.result_types
+    if shots == 0:
+        if not types:
+            raise ValidationError("with shots=0 the program must request at least one result type "
+                                  "(e.g. '#pragma braket result state_vector'), or run with shots > 0")
+        for r in types:
+            if isinstance(r, rt.SAMPLED_ONLY):
+                raise ValidationError(f"result type '{r.kind}' needs shots > 0")
+    else:
+        for r in types:
+            if isinstance(r, rt.EXACT_ONLY):
+                raise ValidationError(f"result type '{r.kind}' is only available with shots=0, "
+                                      f"but shots={shots}")
+    if circuit.free_parameters():
+        raise ValidationError(f"unbound free parameter(s) {sorted(circuit.free_parameters())}: "
+                              f"pass inputs={{name: value}}")
+
+
+def _observable_results(types):
+    return [r for r in types if isinstance(r, (rt.Expectation, rt.Variance, rt.Sample))]
+
+
+def _expand_targets(r, n):
+    """(observable, targets) pairs a result expands to: one per qubit when broadcast."""
+    if r.targets is None:
+        return [(q,) for q in range(n)], True
+    return [tuple(r.targets)], False
+
+
+def basis_rotations(types, n):
+    """Gates rotating every observable onto the computational basis, checking Braket's rule that
+    the observables measured on one qubit must agree (``i`` agrees with anything)."""
+    chosen: dict[int, tuple] = {}
+    rotations = {}
+    for r in _observable_results(types):
+        targets, _ = _expand_targets(r, n)
+        for tgt in targets:
+            pos = 0
+            for f in r.observable.factors:
+                qs = tuple(tgt[pos:pos + f.qubit_count])
+                pos += f.qubit_count
+                if f.name == "i":
+                    continue
+                key = (f.name, qs, f.matrix.tobytes() if f.name == "hermitian" else None)
+                for q in qs:
+                    prev = chosen.get(q)
+                    if prev is not None and prev != key:
+                        raise ValidationError(
+                            f"conflicting result types on qubit {q}: observables {prev[0]} and {f.name} "
+                            f"cannot be measured together with shots > 0")
+                    chosen[q] = key
+                if f.name != "z":
+                    rotations[key] = (qs, f.eigh()[1], (), ())
+    return list(rotations.values())
+
+
+def _eigenvalues(observable):
+    """Eigenvalue of each computational basis state (big-endian over the observable's qubits)
+    once the state is rotated by ``basis_rotations``."""
+    vals = np.ones(1)
+    for f in observable.factors:
+        eig, _ = f.eigh()
+        vals = np.kron(vals, eig)
+    return vals
+
+
+# ---------------------------------------------------------------------------- running
+class _Runner:
+    def __init__(self, shots, rng, make_state):
+        self.shots = shots
+        self.rng = rng
+        self.make_state = make_state
+        self.stats = {"pathsMax": 1, "midCircuitMeasurements": 0, "resets": 0}
+
+    def run(self, steps, paths):
+        for step in steps:
+            if isinstance(step, Unitaries):
+                for p in paths:
+                    p.state.apply_all(step.items)
+            elif isinstance(step, MeasureStep):
+                self.stats["midCircuitMeasurements"] += 1
+                paths = self._measure(paths, step.qubit, step.bit, reset=False)
+            elif isinstance(step, ResetStep):
+                self.stats["resets"] += 1
+                paths = self._measure(paths, step.qubit, None, reset=True)
+            elif isinstance(step, Branch):
+                yes, no = [], []
+                for p in paths:
+                    (yes if bool(step.condition.evaluate(p.bits)) else no).append(p)
+                paths = (self.run(step.then_steps, yes) if yes else []) + \
+                        (self.run(step.else_steps, no) if no else [])
+            else:
+                raise InternalError(f"unknown step {step!r}")
+            self.stats["pathsMax"] = max(self.stats["pathsMax"], len(paths))
+        return paths
+
+    def _measure(self, paths, qubit, bit, reset):
+        out = []
+        for p in paths:
+            p1 = min(max(p.state.prob_one(qubit), 0.0), 1.0)
+            p0 = 1.0 - p1
+            if self.shots:
+                n1 = int(self.rng.binomial(int(p.weight), p1)) if 0 < p1 < 1 else (int(p.weight) if p1 >= 1 else 0)
+                w0, w1 = int(p.weight) - n1, n1
+                keep0, keep1 = w0 > 0, w1 > 0
+            else:
+                w0, w1 = p.weight * p0, p.weight * p1
+                keep0, keep1 = p0 > _PROB_EPS, p1 > _PROB_EPS
+            children = []
+            if keep0 and keep1:
+                children = [(0, w0, p0, p.state), (1, w1, p1, p.state.copy())]
+            elif keep0:
+                children = [(0, w0, p0, p.state)]
+            elif keep1:
+                children = [(1, w1, p1, p.state)]
+            for outcome, weight, prob, state in children:
+                if 0 < prob < 1:
+                    state.collapse(qubit, outcome, prob)
+                bits = list(p.bits)
+                if reset:
+                    if outcome == 1:
+                        state.apply((qubit,), _X)
+                else:
+                    bits[bit] = outcome
+                out.append(Path(weight, state, bits))
+        return self._merge(out)
+
+    @staticmethod
+    def _merge(paths):
+        merged: list[Path] = []
+        for p in paths:
+            for m in merged:
+                if m.bits == p.bits and m.state.same_as(p.state):
+                    m.weight += p.weight
+                    break
+            else:
+                merged.append(p)
+        return merged
+
+
+def _all_measures(instructions):
+    out = []
+    for op in instructions:
+        if isinstance(op, Measure):
+            out.append((op.qubit, op.bit))
+        elif isinstance(op, Conditional):
+            out += _all_measures(op.then_ops) + _all_measures(op.else_ops)
+    return out
+
+
+def _physical_bits(steps):
+    out = set()
+    for s in steps:
+        if isinstance(s, MeasureStep):
+            out.add(s.bit)
+        elif isinstance(s, Branch):
+            out |= _physical_bits(s.then_steps) | _physical_bits(s.else_steps)
+    return out
+
+
+def execute(circuit, shots, make_state, *, seed=None, fusion=True, absorb_into_two_qubit=True,
+            device_id="local:qsim/statevector", extra_metadata=None):
+    """Run ``circuit`` (parameters bound) and return a ``Result``."""
+    from qsim.state.results import Result
+
+    created = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    validate(circuit, shots)
+    labels = circuit.qubits
+    n = len(labels)
+    mapping = {q: i for i, q in enumerate(labels)}
+    instructions = [op.remap(mapping) for op in circuit.instructions]
+    types = [r.remap(mapping) for r in circuit.result_types]
+    for r in types:
+        if isinstance(r, rt.Amplitude):
+            for s in r.states:
+                if len(s) != n:
+                    raise ValidationError(f"amplitude state {s!r} has {len(s)} bits but the program uses "
+                                          f"{n} qubit(s) {list(labels)}")
+    rotations = basis_rotations(types, n) if shots else []
+    rng = np.random.default_rng(seed)
+    steps, terminal = lower(instructions, fusion=fusion, absorb_into_two_qubit=absorb_into_two_qubit)
+    physical = _physical_bits(steps)
+    measures = sorted(_all_measures(instructions), key=lambda qb: qb[1])
+
+    runner = _Runner(shots, rng, make_state)
+    state = make_state(n)
+    paths = runner.run(steps, [Path(float(shots) if shots else 1.0, state, [0] * max(circuit.bit_count, 1))])
+    if not paths:
+        raise InternalError("every measurement path was pruned")
+
+    values = []
+    if shots == 0:
+        measurements = np.zeros((0, len(measures) or n), dtype=np.uint8)
+        for r in types:
+            values.append(_exact_value(r, paths, n))
+    else:
+        samples, shot_bits = [], []
+        for p in paths:
+            if rotations:
+                p.state.rotate_for_sampling(rotations)
+            count = int(p.weight)
+            if count:
+                samples.append(p.state.sample(count, rng))
+                shot_bits.append(np.repeat(np.array([p.bits], dtype=np.uint8), count, axis=0))
+        samples = np.concatenate(samples)
+        shot_bits = np.concatenate(shot_bits)
+        if len(paths) > 1:
+            order = rng.permutation(shots)
+            samples, shot_bits = samples[order], shot_bits[order]
+        qubit_bits = ((samples[:, None] >> (n - 1 - np.arange(n))[None, :]) & 1).astype(np.uint8) if n else \
+            np.zeros((shots, 0), dtype=np.uint8)
+        if measures:
+            cols = [shot_bits[:, b] if b in physical else qubit_bits[:, q] for q, b in measures]
+            measurements = np.stack(cols, axis=1)
+        else:
+            measurements = qubit_bits
+        for r in types:
+            values.append(_sampled_value(r, qubit_bits, n))
+    measured_labels = [labels[q] for q, _ in measures] if measures else list(labels)
+    ended = datetime.now(timezone.utc)
+    meta = {
+        "id": str(uuid.uuid4()),
+        "shots": int(shots),
+        "deviceId": device_id,
+        "createdAt": created.strftime("%Y-%m-%dT%H:%M:%S.") + f"{created.microsecond // 1000:03d}Z",
+        "endedAt": ended.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ended.microsecond // 1000:03d}Z",
+        "executionDuration": int(round((time.perf_counter() - t0) * 1000)),
+    }
+    additional = {"qsimMetadata": {**paths[0].state.describe(), **runner.stats, "seed": seed,
+                                   "simulatedQubits": n, **(extra_metadata or {})}}
+    return Result(circuit.result_types, values, measurements, measured_labels, int(shots), meta, additional)
+
+
+def _broadcast(r, n, fn):
+    targets, broadcast = _expand_targets(r, n)
+    vals = [fn(t) for t in targets]
+    return vals if broadcast else vals[0]
+
+
+def _exact_value(r, paths, n):
+    pure = len(paths) == 1
+    if isinstance(r, (rt.StateVector, rt.Amplitude)) and not pure:
+        raise ValidationError(
+            f"result type '{r.kind}' is not defined here: after mid-circuit measurement or reset the "
+            f"state is a mixture of {len(paths)} branches; ask for probability, expectation, variance or "
+            f"density_matrix instead")
+    if isinstance(r, rt.StateVector):
+        return paths[0].state.state_vector()
+    if isinstance(r, rt.Amplitude):
+        return {s: paths[0].state.amplitude(int(s, 2)) for s in r.states}
+    if isinstance(r, rt.Probability):
+        qs = range(n) if r.targets is None else r.targets
+        return sum(p.weight * p.state.probabilities(qs) for p in paths)
+    if isinstance(r, rt.DensityMatrix):
+        qs = range(n) if r.targets is None else r.targets
+        return sum(p.weight * p.state.density_matrix(qs) for p in paths)
+    if isinstance(r, rt.Expectation):
+        return _broadcast(r, n, lambda t: sum(p.weight * p.state.expectation(r.observable, t) for p in paths))
+    if isinstance(r, rt.Variance):
+        def var(t):
+            mean = sum(p.weight * p.state.expectation(r.observable, t) for p in paths)
+            sq = sum(p.weight * p.state.expectation(r.observable, t, squared=True) for p in paths)
+            return max(sq - mean * mean, 0.0)
+        return _broadcast(r, n, var)
+    raise InternalError(f"no exact value for result type {r!r}")
+
+
+def _sampled_value(r, qubit_bits, n):
+    shots = qubit_bits.shape[0]
+    if isinstance(r, rt.Probability):
+        qs = list(range(n)) if r.targets is None else list(r.targets)
+        idx = np.zeros(shots, dtype=np.int64)
+        for q in qs:
+            idx = (idx << 1) | qubit_bits[:, q]
+        return np.bincount(idx, minlength=1 << len(qs)) / shots
+
+    def eigen_per_shot(t):
+        idx = np.zeros(shots, dtype=np.int64)
+        for q in t:
+            idx = (idx << 1) | qubit_bits[:, q]
+        return _eigenvalues(r.observable)[idx]
+
+    if isinstance(r, rt.Sample):
+        return _broadcast(r, n, eigen_per_shot)
+    if isinstance(r, rt.Expectation):
+        return _broadcast(r, n, lambda t: float(np.mean(eigen_per_shot(t))))
+    if isinstance(r, rt.Variance):
+        return _broadcast(r, n, lambda t: float(np.var(eigen_per_shot(t))))
+    raise InternalError(f"no sampled value for result type {r!r}")

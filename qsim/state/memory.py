@@ -1,0 +1,79 @@
+"""How much memory a state needs and how much the machine (or this rank's share of it) has."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from qsim.errors import ResourceError, ValidationError
+
+DTYPES = {"double": np.complex128, "single": np.complex64}
+
+
+def dtype_for(precision: str):
+    try:
+        return np.dtype(DTYPES[precision])
+    except KeyError:
+        raise ValidationError(
+            f"precision {precision!r} is not one of {sorted(DTYPES)}") from None
+
+
+def available_bytes() -> int:
+    """Memory this process may still allocate: MemAvailable, capped by a cgroup limit if any."""
+    avail = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    if avail is None:
+        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                raw = f.read().strip()
+            if raw != "max":
+                limit = int(raw)
+                used_path = path.replace("memory.max", "memory.current").replace("limit_in_bytes", "usage_in_bytes")
+                with open(used_path) as f:
+                    used = int(f.read().strip())
+                avail = min(avail, max(limit - used, 0))
+        except (OSError, ValueError):
+            continue
+    return avail
+
+
+def total_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def state_bytes(n_qubits: int, dtype) -> int:
+    return (1 << n_qubits) * np.dtype(dtype).itemsize
+
+
+def check_fits(n_qubits: int, dtype, *, share: int = 1, what: str = "state vector", amplitudes: int | None = None):
+    """Raise ``ResourceError`` naming the qubit count and the bytes needed and available if a
+    ``what`` of ``n_qubits`` does not fit; ``share`` processes on this host each allocate their part."""
+    count = (1 << n_qubits) if amplitudes is None else amplitudes
+    need = count * np.dtype(dtype).itemsize
+    have = available_bytes()
+    # keep 5% and 256 MiB headroom for the interpreter, buffers and the OS
+    usable = int(have * 0.95) - (256 << 20)
+    if need * max(share, 1) > usable:
+        per = f" ({share} processes on this host, {need} bytes each)" if share > 1 else ""
+        raise ResourceError(
+            f"a {n_qubits}-qubit {what} in {np.dtype(dtype).name} needs {need * max(share, 1)} bytes{per}, "
+            f"but only {max(usable, 0)} bytes are available on this machine")
+
+
+def max_qubits(dtype, share: int = 1) -> int:
+    """Largest qubit count whose state fits the currently available memory (split ``share`` ways)."""
+    usable = int(available_bytes() * 0.95) - (256 << 20)
+    n = 0
+    while ((1 << (n + 1)) * np.dtype(dtype).itemsize) // max(share, 1) <= usable:
+        n += 1
+    return n
