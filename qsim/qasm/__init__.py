@@ -1,0 +1,51 @@
+"""OpenQASM 3 (Amazon Braket dialect) -> ``qsim.circuit.Circuit``.
+
+    >>> from qsim.qasm import parse
+    >>> c = parse('''
+    ...     OPENQASM 3.0;
+    ...     input float theta;
+    ...     qubit[2] q;
+    ...     h q[0];
+    ...     ctrl @ rx(theta) q[0], q[1];
+    ...     #pragma braket result expectation z(q[0]) @ z(q[1])
+    ... ''', inputs={"theta": 0.5})
+
+Layer: below the front doors (device, CLI), above ``qsim.circuit``; it never imports the simulator
+(``qsim.state``, ``qsim.kernels``, ``qsim.distributed``, ``qsim.device``).  Every error in a program is a
+``qsim.errors.ProgramError`` carrying line, column and the quoted source line.
+
+Modules: ``syntax`` (ANTLR -> AST, cached by source text), ``interpreter`` (the AST walk),
+``values`` (classical types and operators), ``pragmas`` (``#pragma braket`` bodies), ``compose``
+(dense matrix of a custom-gate body), ``stdgates`` (the built-in ``stdgates.inc``).
+"""
+
+from __future__ import annotations
+
+from qsim.circuit.circuit import Circuit
+from qsim.qasm import syntax as _syntax
+from qsim.qasm.interpreter import MAX_WHILE_ITERATIONS, Interpreter
+
+__all__ = ["parse", "MAX_WHILE_ITERATIONS"]
+
+
+def parse(source: str, inputs: dict | None = None, *, source_name: str = "<program>") -> Circuit:
+    """Translate an OpenQASM 3 program into a ``Circuit``.
+
+    Args:
+        source: the program text.
+        inputs: values of its ``input`` declarations, by name (extra names are ignored).
+        source_name: a name for the program in messages (e.g. a file name).
+
+    Returns:
+        A ``Circuit`` of ``GateOp``/``Measure``/``Reset``/``Conditional`` instructions and the
+        result types requested by ``#pragma braket result`` lines.
+
+    Raises:
+        ProgramError: the program is invalid or uses something qsim does not support; the message
+            names the offending value, with line and column.
+    """
+    if not isinstance(source, str):
+        from qsim.errors import ProgramError
+        raise ProgramError(f"an OpenQASM program must be a str, got {type(source).__name__}")
+    program = _syntax.parse_ast(source)
+    return Interpreter(source, inputs, source_name).run(program)
