@@ -115,7 +115,13 @@ class StateVectorDevice:
             from qsim import qasm
 
             return qasm.parse(program, inputs or {})
-        raise ValidationError(f"a program must be an OpenQASM 3 string or a qsim.Circuit, got {type(program).__name__}")
+        source = getattr(program, "source", None)
+        if isinstance(source, str):  # a braket.ir.openqasm.Program (or alike): its inputs, then ours
+            from qsim import qasm
+
+            return qasm.parse(source, {**(getattr(program, "inputs", None) or {}), **(inputs or {})})
+        raise ValidationError(f"a program must be an OpenQASM 3 string, a qsim.Circuit or an object with an OpenQASM "
+                              f"`source` (braket.ir.openqasm.Program), got {type(program).__name__}")
 
     def run(self, program, shots: int = 0, inputs: dict | None = None, *, seed: int | None = None) -> Task:
         """Run ``program`` and return a finished task."""
