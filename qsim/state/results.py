@@ -63,10 +63,16 @@ class Result:
                          f"{[r.to_json() for r in self.result_types]}")
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "braketSchemaHeader": {"name": "braket.task_result.gate_model_task_result", "version": "1"},
-            "measurements": self.measurements.astype(int).tolist(),
-            "measuredQubits": list(self.measured_qubits),
+        }
+        # Braket's schema wants at least one shot row when "measurements" is present: with shots=0
+        # (or nothing measured) the key is left out, as the Braket service does.
+        if self.measurements.size:
+            out["measurements"] = self.measurements.astype(int).tolist()
+        if self.measured_qubits:
+            out["measuredQubits"] = list(self.measured_qubits)
+        return out | {
             "resultTypes": [{"type": rt.to_json(), "value": _jsonable(v)}
                             for rt, v in zip(self.result_types, self.values)],
             "taskMetadata": {"braketSchemaHeader": {"name": "braket.task_result.task_metadata", "version": "1"},
