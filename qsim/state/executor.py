@@ -247,7 +247,9 @@ def execute(circuit, shots, make_state, *, seed=None, fusion=True, absorb_into_t
                 shot_bits.append(np.repeat(np.array([p.bits], dtype=np.uint8), count, axis=0))
         samples = np.concatenate(samples)
         shot_bits = np.concatenate(shot_bits)
-        if len(paths) > 1:
+        # Sampling draws sorted uniforms (and paths come one after another), so the rows come out
+        # grouped by basis state: shuffle them so that shots are in an exchangeable order.
+        if shots > 1:
             order = rng.permutation(shots)
             samples, shot_bits = samples[order], shot_bits[order]
         qubit_bits = ((samples[:, None] >> (n - 1 - np.arange(n))[None, :]) & 1).astype(np.uint8) if n else \
