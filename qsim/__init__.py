@@ -17,12 +17,9 @@ __version__ = "0.1.0"
 from qsim.circuit import Circuit, FreeParameter, observables  # noqa: E402
 from qsim.errors import InternalError, ProgramError, QsimError, ResourceError, ValidationError  # noqa: E402
 
-
-def device(arn: str = "local:qsim/statevector", **options):
-    """The device for ``arn`` (see ``qsim.device.KNOWN_DEVICES``); options go to its constructor."""
-    from qsim.device import get_device
-
-    return get_device(arn, **options)
+# `qsim.device("local:qsim/statevector")` returns a device; `qsim.device` is also the module that
+# holds KNOWN_DEVICES (a callable module, so the name cannot be shadowed by a submodule import).
+from qsim import device  # noqa: E402
 
 
 __all__ = ["Circuit", "FreeParameter", "observables", "device", "QsimError", "ValidationError", "ProgramError",

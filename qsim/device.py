@@ -12,6 +12,8 @@ shots and inputs (SPMD), and gets the same result.  See ``qsim.distributed`` for
 from __future__ import annotations
 
 import os
+import sys
+import types
 import uuid
 
 import numpy as np
@@ -19,7 +21,6 @@ import numpy as np
 from qsim.circuit import Circuit
 from qsim.errors import ValidationError
 from qsim.state.memory import dtype_for
-from qsim.state.statevector import StateVector
 
 STATEVECTOR_ARN = "local:qsim/statevector"
 KNOWN_DEVICES = {STATEVECTOR_ARN: "state-vector simulator (Numba kernels; sharded over MPI ranks under mpirun)"}
@@ -136,6 +137,8 @@ class StateVectorDevice:
         else:
             if seed is None and shots:
                 seed = int(np.random.SeedSequence().generate_state(1)[0])
+            from qsim.state.statevector import StateVector
+
             make_state, extra = (lambda n: StateVector(n, self.precision)), {}
             fusion_kwargs = {}
         result = execute(circuit, shots, make_state, seed=seed, fusion=self.fusion, device_id=self.arn,
@@ -148,3 +151,13 @@ def get_device(arn: str = STATEVECTOR_ARN, **options):
         known = ", ".join(f"'{k}'" for k in KNOWN_DEVICES)
         raise ValidationError(f"unknown device ARN {arn!r}; known devices: {known}")
     return StateVectorDevice(**options)
+
+
+class _CallableModule(types.ModuleType):
+    """``qsim.device`` is both this module and the function ``qsim.device(arn, **options)``."""
+
+    def __call__(self, arn: str = STATEVECTOR_ARN, **options):
+        return get_device(arn, **options)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -14,6 +14,7 @@ import numpy as np
 from qsim.errors import InternalError, ValidationError
 from qsim.kernels import gates as KG
 from qsim.kernels import measure as KM
+from qsim.kernels.compare import distance_squared
 from qsim.state.apply import _fixed, _offsets, apply_unitary
 from qsim.state.memory import check_fits, dtype_for
 from qsim.state.observable_terms import observable_terms
@@ -72,9 +73,10 @@ class StateVector:
         return out
 
     def same_as(self, other: "StateVector", atol: float = 1e-12) -> bool:
-        a = self.array * self.dtype.type(self.global_phase)
-        b = other.array * other.dtype.type(other.global_phase)
-        return bool(np.allclose(a, b, rtol=0, atol=atol))
+        if self.array.shape != other.array.shape:
+            return False
+        return bool(distance_squared(self.array, other.array, complex(self.global_phase),
+                                     complex(other.global_phase)) <= atol * atol)
 
     # ----------------------------------------------------------------- reading
     def norm_squared(self) -> float:
