@@ -126,16 +126,17 @@ def _expected(exc: RecognitionException, parser) -> str:
     return "; expected " + (names[0] if len(names) == 1 else "one of " + ", ".join(names))
 
 
-def _parse_tree(source: str, mode):
+def _make_parser(source: str, mode, report: bool) -> qasm3Parser:
     lexer = qasm3Lexer(InputStream(source))
     lexer.removeErrorListeners()
     lexer.addErrorListener(_RaiseListener())
     parser = qasm3Parser(CommonTokenStream(lexer))
     parser.removeErrorListeners()
-    parser.addErrorListener(_RaiseListener())
+    if report:  # in the SLL stage errors only bail out (to the LL stage), they are not reported
+        parser.addErrorListener(_RaiseListener())
     parser._errHandler = BailErrorStrategy()  # the Python runtime has no setErrorHandler
     parser._interp.predictionMode = mode
-    return parser, parser.program()
+    return parser
 
 
 _LOC = re.compile(r"^L(\d+):C(\d+):\s*(.*)$", re.S)
@@ -147,12 +148,13 @@ def parse_ast(source: str) -> ast.Program:
     loc = Locator(source)
     try:
         try:
-            _, tree = _parse_tree(source, PredictionMode.SLL)
+            tree = _make_parser(source, PredictionMode.SLL, False).program()
         except ParseCancellationException:
-            parser, tree = None, None
+            tree = None
         if tree is None:  # SLL can bail on valid input; only a full-LL failure is a real error
+            parser = _make_parser(source, PredictionMode.LL, True)
             try:
-                parser, tree = _parse_tree(source, PredictionMode.LL)
+                tree = parser.program()
             except ParseCancellationException as bail:
                 cause = bail.args[0] if bail.args else None
                 tok = getattr(cause, "offendingToken", None)
