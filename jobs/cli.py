@@ -1,0 +1,289 @@
+"""``python -m qsim job ...`` (and ``python -m jobs ...``): the command line over ``jobs.client``.
+
+Who calls this: qsim's CLI, through the ``qsim.cli`` entry point ``job = "jobs.cli:register"``,
+which calls ``args.func(args)`` and exits with its return value; and ``jobs.__main__``.
+
+Commands print JSON where the API returns data. Bad input gives exit code 2 and one line
+``error: ...`` naming the offending value, never a traceback. ``create --wait`` exits 0 only if the
+job COMPLETED (1 if it FAILED or was CANCELLED).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _json(data) -> str:
+    def default(o):
+        if isinstance(o, datetime):
+            return o.isoformat()
+        return repr(o)
+
+    return json.dumps(data, indent=2, default=default)
+
+
+def _guarded(func):
+    @functools.wraps(func)
+    def run(args):
+        from jobs.errors import JobsError
+
+        if getattr(args, "home", None):
+            os.environ["QSIM_HOME"] = args.home
+        try:
+            return func(args)
+        except JobsError as e:
+            print(f"error: {e}", file=sys.stderr)
+        except json.JSONDecodeError as e:
+            print(f"error: {getattr(args, 'spec', None) or 'input'} is not valid JSON: {e}", file=sys.stderr)
+        except (OSError, ValueError, TypeError, RuntimeError, TimeoutError) as e:
+            print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        return EXIT_BAD_INPUT
+
+    return run
+
+
+def _client():
+    from jobs.client import JobsClient
+
+    return JobsClient()
+
+
+def _load_spec(path: str) -> dict:
+    with open(path) as f:
+        spec = json.load(f)
+    if not isinstance(spec, dict):
+        raise ValueError(f"{path}: the spec must be a JSON object holding a CreateJob request")
+    return spec
+
+
+@_guarded
+def cmd_create(args) -> int:
+    client = _client()
+    spec = _load_spec(args.spec)
+    arn = client._create(spec, base_dir=Path(args.spec).resolve().parent, launch=not args.no_start)
+    if not args.wait:
+        print(_json({"jobArn": arn}))
+        return EXIT_OK
+    print(f"created {arn}", file=sys.stderr)
+    job = _follow(client, arn, show_log=not args.quiet)
+    print(_json(job))
+    return EXIT_OK if job["status"] == "COMPLETED" else EXIT_JOB_FAILED
+
+
+def _follow(client, arn: str, show_log: bool) -> dict:
+    """Print events (and the log) to stderr as they appear, until the job ends; return GetJob."""
+    seen_events, offset, log = 0, 0, client.get_job_log(arn)
+    while True:
+        job = client.get_job(arn)
+        for e in job["events"][seen_events:]:
+            print(f"[{e['timeOfEvent']:%H:%M:%S}] {e['eventType']}: {e['message']}", file=sys.stderr)
+        seen_events = len(job["events"])
+        if show_log and log.exists():
+            with open(log, "rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+            cut = chunk.rfind(b"\n") + 1
+            if cut:
+                sys.stderr.write(chunk[:cut].decode(errors="replace"))
+                offset += cut
+        if job["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+            if job.get("failureReason"):
+                print(f"failureReason: {job['failureReason']}", file=sys.stderr)
+            return job
+        time.sleep(0.25)
+
+
+@_guarded
+def cmd_get(args) -> int:
+    print(_json(_client().get_job(jobArn=args.arn)))
+    return EXIT_OK
+
+
+@_guarded
+def cmd_cancel(args) -> int:
+    print(_json(_client().cancel_job(jobArn=args.arn)))
+    return EXIT_OK
+
+
+@_guarded
+def cmd_search(args) -> int:
+    filters = json.loads(args.filters) if args.filters else []
+    if args.status:
+        filters.append({"name": "status", "operator": "EQUAL", "values": args.status})
+    if args.name_contains:
+        filters.append({"name": "jobName", "operator": "CONTAINS", "values": [args.name_contains]})
+    kwargs = {"filters": filters}
+    if args.max_results is not None:
+        kwargs["maxResults"] = args.max_results
+    if args.next_token:
+        kwargs["nextToken"] = args.next_token
+    print(_json(_client().search_jobs(**kwargs)))
+    return EXIT_OK
+
+
+@_guarded
+def cmd_logs(args) -> int:
+    client = _client()
+    path = client.get_job_log(args.arn)
+    offset = 0
+    while True:
+        if path.exists():
+            with open(path, "rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+            offset += len(chunk)
+            sys.stdout.write(chunk.decode(errors="replace"))
+            sys.stdout.flush()
+        if not args.follow:
+            return EXIT_OK
+        if client.get_job(args.arn)["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+            if path.exists() and path.stat().st_size > offset:
+                continue
+            return EXIT_OK
+        time.sleep(0.25)
+
+
+@_guarded
+def cmd_result(args) -> int:
+    print(_json(_client().get_job_result(args.arn, allow_pickle=args.allow_pickle)))
+    return EXIT_OK
+
+
+@_guarded
+def cmd_metrics(args) -> int:
+    data = _client().get_job_metrics(args.arn, statistic=args.statistic)
+    if args.json:
+        print(_json(data))
+    else:
+        print(format_table(data))
+    if args.plot:
+        plot_metrics(data, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return EXIT_OK
+
+
+def format_table(data: dict[str, list]) -> str:
+    if not data:
+        return "(no metrics)"
+    names = list(data)
+    rows = list(zip(*data.values()))
+
+    def cell(v):
+        if v is None:
+            return ""
+        if isinstance(v, float) and not v.is_integer() or isinstance(v, float) and abs(v) > 1e9:
+            return f"{v:.6g}" if abs(v) < 1e9 else f"{v:.3f}"
+        return str(int(v) if isinstance(v, float) else v)
+
+    text = [[cell(v) for v in r] for r in rows]
+    widths = [max([len(n)] + [len(r[i]) for r in text]) for i, n in enumerate(names)]
+    lines = ["  ".join(n.ljust(w) for n, w in zip(names, widths))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in text]
+    return "\n".join(lines)
+
+
+def plot_metrics(data: dict[str, list], path: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise RuntimeError("--plot needs matplotlib: pip install 'qsim-embedded[plot]'") from None
+    x_name = "iteration_number" if "iteration_number" in data else "timestamp"
+    metrics = [n for n in data if n not in ("timestamp", "iteration_number", "node_id")]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    nodes = data.get("node_id") or [None] * len(data.get(x_name, []))
+    for m in metrics:
+        for node in sorted(set(nodes), key=str):
+            pts = sorted((x, y) for x, y, n in zip(data[x_name], data[m], nodes)
+                         if n == node and x is not None and y is not None)
+            if pts:
+                ax.plot(*zip(*pts), marker=".", label=m if node is None else f"{m} [{node}]")
+    ax.set_xlabel(x_name)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def cmd_exec(args) -> int:
+    from jobs.runner import exec_job
+
+    if args.home:
+        os.environ["QSIM_HOME"] = args.home
+    return exec_job(job_dir=args.job_dir, arn=args.arn, spec=args.spec)
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the ``job`` command (with its sub-commands) to an argparse sub-parsers object."""
+    job = subparsers.add_parser("job", help="run Braket-style hybrid jobs locally",
+                                description="Run Braket-style hybrid jobs locally (state in $QSIM_HOME).")
+    add_job_commands(job)
+    return job
+
+
+def add_job_commands(job: argparse.ArgumentParser) -> None:
+    job.add_argument("--home", help="state directory (default $QSIM_HOME or ~/.qsim)")
+    sub = job.add_subparsers(dest="job_command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("create", help="create a job from a CreateJob request in JSON")
+    p.add_argument("--spec", required=True, help="JSON file holding the CreateJob request; relative paths "
+                                                 "in it are relative to the file")
+    p.add_argument("--wait", action="store_true", help="follow the job and exit non-zero unless it completes")
+    p.add_argument("--quiet", action="store_true", help="with --wait, show events but not the log")
+    p.add_argument("--no-start", action="store_true", help="only create it; run it with mpirun ... job exec ARN")
+    p.set_defaults(func=cmd_create)
+
+    for name, func, helptext in (("get", cmd_get, "GetJob"), ("cancel", cmd_cancel, "CancelJob"),
+                                 ("result", cmd_result, "the saved results (results.json)")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("arn", help="job ARN (a job id or unique job name also works)")
+        if name == "result":
+            p.add_argument("--allow-pickle", action="store_true")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("search", help="SearchJobs")
+    p.add_argument("--status", nargs="+", help="only jobs with these statuses")
+    p.add_argument("--name-contains")
+    p.add_argument("--filters", help='SearchJobs filters as JSON, e.g. \'[{"name":"createdAt",...}]\'')
+    p.add_argument("--max-results", type=int)
+    p.add_argument("--next-token")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("logs", help="the job's combined output")
+    p.add_argument("arn")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing until the job ends")
+    p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("metrics", help="metrics parsed from the log, as a table")
+    p.add_argument("arn")
+    p.add_argument("--plot", metavar="FILE.png", help="also plot them (needs matplotlib)")
+    p.add_argument("--json", action="store_true", help="print the columns as JSON instead of a table")
+    p.add_argument("--statistic", choices=("max", "min"), default="max")
+    p.set_defaults(func=cmd_metrics)
+
+    p = sub.add_parser("exec", help="the in-rank runner (run under mpirun)")
+    p.add_argument("arn", nargs="?", help="a QUEUED job created with --no-start")
+    p.add_argument("--job-dir", help="the job directory (what the supervisor passes)")
+    p.add_argument("--spec", help="create the job from this CreateJob JSON and run it here")
+    p.set_defaults(func=cmd_exec)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jobs", description="Run Braket-style hybrid jobs locally.")
+    add_job_commands(parser)
+    args = parser.parse_args(argv)
+    return args.func(args)

@@ -1,0 +1,224 @@
+"""The runtime contract a Braket job script sees, in one module.
+
+Two halves:
+  * getters a script calls (``get_job_name`` ... ``get_hyperparameters``), each reading one
+    ``AMZN_BRAKET_*`` variable with Braket's local default, so a script also runs outside a job;
+  * ``JobPaths`` (the job directory that stands in for the container's ``/opt/ml``) and
+    ``rank_environment`` (every ``AMZN_BRAKET_*`` and ``SM_*`` variable for one rank), used by
+    ``jobs.runner`` inside each rank and by ``jobs.supervisor`` when it stages the job.
+
+Layout of a job directory (same relative names as /opt/ml)::
+
+    code/original/ code/extracted/      the code as given, and unpacked (cwd and sys.path[0])
+    input/config/hyperparameters.json   {str: str}
+    input/config/resourceconfig.json    {"current_host": "algo-1", "hosts": [...], ...}
+    input/config/inputdataconfig.json   {channel: {...}}
+    input/data/<channel>/...            staged input channels
+    model/                              AMZN_BRAKET_JOB_RESULTS_DIR, packed to model.tar.gz at the end
+    checkpoints/                        AMZN_BRAKET_CHECKPOINT_DIR (unless checkpointConfig.localPath)
+    output/failure                      "ExcType: message" of a failed rank -> failureReason
+    output/data/                        SM_OUTPUT_DATA_DIR
+    log.txt                             combined output of all ranks (ranks tagged "[r] " when >1)
+    job.json                            job id, ARN and the normalised request
+
+All instances share this one directory (they are processes on this machine, or hosts sharing a
+file system), so ``SM_CURRENT_HOST`` differs per rank but ``resourceconfig.json`` names algo-1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from jobs.validation import MPI_PROCESSES_HP, resolve_location
+
+# --- getters used by job scripts (Braket names and defaults) --------------------------------------
+
+
+def get_job_name() -> str:
+    return os.getenv("AMZN_BRAKET_JOB_NAME", "")
+
+
+def get_job_device_arn() -> str:
+    return os.getenv("AMZN_BRAKET_DEVICE_ARN", "local:none/none")
+
+
+def get_input_data_dir(channel: str = "input") -> str:
+    base = os.getenv("AMZN_BRAKET_INPUT_DIR")
+    return f"{base}/{channel}" if base else "."
+
+
+def get_results_dir() -> str:
+    return os.getenv("AMZN_BRAKET_JOB_RESULTS_DIR", ".")
+
+
+def get_checkpoint_dir() -> str:
+    return os.getenv("AMZN_BRAKET_CHECKPOINT_DIR", ".")
+
+
+def get_hyperparameters() -> dict[str, str]:
+    path = os.getenv("AMZN_BRAKET_HP_FILE")
+    if not path:
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def mpi_rank() -> tuple[int, int, int]:
+    """(rank, size, local rank) from the launcher's variables (MPICH, Open MPI, PMIx); (0, 1, 0) alone."""
+    for r, s, lr in (("PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID"),
+                     ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"),
+                     ("PMIX_RANK", "PMIX_SIZE", "PMIX_LOCAL_RANK")):
+        if os.getenv(r) is not None:
+            rank = int(os.environ[r])
+            return rank, int(os.getenv(s, "1")), int(os.getenv(lr, str(rank)))
+    return 0, 1, 0
+
+
+# --- the job directory ------------------------------------------------------------------------------
+
+
+class JobPaths:
+    def __init__(self, root: str | os.PathLike, checkpoint_local_path: str | None = None):
+        self.root = Path(root)
+        self.code_original = self.root / "code" / "original"
+        self.code_dir = self.root / "code" / "extracted"
+        self.input_dir = self.root / "input"
+        self.input_config = self.input_dir / "config"
+        self.hp_file = self.input_config / "hyperparameters.json"
+        self.resource_config = self.input_config / "resourceconfig.json"
+        self.input_data_config = self.input_config / "inputdataconfig.json"
+        self.data_dir = self.input_dir / "data"
+        self.model_dir = self.root / "model"
+        self.output_dir = self.root / "output"
+        self.failure_file = self.output_dir / "failure"
+        self.output_data_dir = self.output_dir / "data"
+        self.log_file = self.root / "log.txt"
+        self.spec_file = self.root / "job.json"
+        self.ranks_dir = self.root / "ranks"
+        self.checkpoint_dir = self.root / _container_relative(checkpoint_local_path or "/opt/ml/checkpoints")
+
+    @classmethod
+    def for_request(cls, root, request: dict) -> "JobPaths":
+        return cls(root, (request.get("checkpointConfig") or {}).get("localPath"))
+
+    def make(self) -> None:
+        for d in (self.code_dir, self.input_config, self.data_dir, self.model_dir, self.output_data_dir,
+                  self.checkpoint_dir, self.ranks_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+def _container_relative(local_path: str) -> str:
+    """A container path as a path inside the job directory: /opt/ml/x and /opt/braket/x -> x."""
+    p = local_path.strip()
+    for prefix in ("/opt/ml/", "/opt/braket/"):
+        if p.startswith(prefix):
+            return p[len(prefix):].strip("/") or "checkpoints"
+    return p.strip("/") or "checkpoints"
+
+
+def processes_per_host(request: dict) -> int:
+    return int((request.get("hyperParameters") or {}).get(MPI_PROCESSES_HP, "1"))
+
+
+def host_names(request: dict) -> list[str]:
+    return [f"algo-{i + 1}" for i in range(request["instanceConfig"].get("instanceCount", 1))]
+
+
+def output_root(request: dict) -> Path:
+    return resolve_location(request["outputDataConfig"]["s3Path"], "outputDataConfig.s3Path")
+
+
+def resource_config(request: dict, current_host: str = "algo-1") -> dict:
+    hosts = host_names(request)
+    return {"current_host": current_host, "current_instance_type": request["instanceConfig"]["instanceType"],
+            "current_group_name": "homogeneousCluster", "hosts": hosts,
+            "instance_groups": [{"instance_group_name": "homogeneousCluster",
+                                 "instance_type": request["instanceConfig"]["instanceType"], "hosts": hosts}],
+            "network_interface_name": "lo"}
+
+
+def input_data_config(request: dict) -> dict:
+    return {ch["channelName"]: {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated",
+                                "RecordWrapperType": "None",
+                                **({"ContentType": ch["contentType"]} if "contentType" in ch else {})}
+            for ch in request.get("inputDataConfig") or []}
+
+
+def _decode(value: str):
+    try:
+        return json.loads(value)
+    except (ValueError, TypeError):
+        return value
+
+
+def rank_environment(job: dict, paths: JobPaths, rank: int, size: int, local_rank: int) -> dict[str, str]:
+    """Every variable of the contract for one rank. ``job`` is the content of ``job.json``."""
+    req = job["request"]
+    smc = req["algorithmSpecification"]["scriptModeConfig"]
+    name = req["jobName"]
+    hps = req.get("hyperParameters") or {}
+    channels = [ch["channelName"] for ch in req.get("inputDataConfig") or []]
+    hosts = host_names(req)
+    host = hosts[min(rank // processes_per_host(req), len(hosts) - 1)]
+    out = output_root(req)
+    rc = resource_config(req, host)
+    env = {
+        "AMZN_BRAKET_JOB_NAME": name,
+        "AMZN_BRAKET_DEVICE_ARN": req["deviceConfig"]["device"],
+        "AMZN_BRAKET_JOB_RESULTS_DIR": str(paths.model_dir),
+        "AMZN_BRAKET_CHECKPOINT_DIR": str(paths.checkpoint_dir),
+        "AMZN_BRAKET_HP_FILE": str(paths.hp_file),
+        "AMZN_BRAKET_INPUT_DIR": str(paths.data_dir),
+        "AMZN_BRAKET_OUT_S3_BUCKET": str(out),
+        "AMZN_BRAKET_TASK_RESULTS_S3_URI": (out / "jobs" / name / "tasks").as_uri(),
+        "AMZN_BRAKET_JOB_RESULTS_S3_PATH": str(out / name / "output"),
+        "AMZN_BRAKET_SCRIPT_S3_URI": smc["s3Uri"],
+        "AMZN_BRAKET_SCRIPT_ENTRY_POINT": smc["entryPoint"],
+        "AMZN_BRAKET_SCRIPT_COMPRESSION_TYPE": smc.get("compressionType", "NONE"),
+        "AMZN_BRAKET_JOB_TOKEN": job["job_id"],
+        # Open MPI's names, which Braket scripts read to find their rank; MPICH sets PMI_* itself.
+        "OMPI_COMM_WORLD_RANK": str(rank),
+        "OMPI_COMM_WORLD_SIZE": str(size),
+        "OMPI_COMM_WORLD_LOCAL_RANK": str(local_rank),
+        "SM_HOSTS": json.dumps(hosts),
+        "SM_CURRENT_HOST": host,
+        "SM_CURRENT_INSTANCE_TYPE": req["instanceConfig"]["instanceType"],
+        "SM_CURRENT_INSTANCE_GROUP": "homogeneousCluster",
+        "SM_NUM_GPUS": "0",
+        "SM_NUM_CPUS": str(os.cpu_count() or 1),
+        "SM_NETWORK_INTERFACE_NAME": "lo",
+        "SM_LOG_LEVEL": "20",
+        "SM_RESOURCE_CONFIG": json.dumps(rc),
+        "SM_INPUT_DATA_CONFIG": json.dumps(input_data_config(req)),
+        "SM_HPS": json.dumps({k: _decode(v) for k, v in hps.items()}),
+        "SM_CHANNELS": json.dumps(sorted(channels)),
+        "SM_MODEL_DIR": str(paths.model_dir),
+        "SM_INPUT_DIR": str(paths.input_dir),
+        "SM_INPUT_CONFIG_DIR": str(paths.input_config),
+        "SM_OUTPUT_DIR": str(paths.output_dir),
+        "SM_OUTPUT_DATA_DIR": str(paths.output_data_dir),
+        "SM_OUTPUT_INTERMEDIATE_DIR": str(paths.output_dir / "intermediate"),
+        "SM_MODULE_DIR": str(paths.code_dir),
+        "SM_MODULE_NAME": smc["entryPoint"].split(":")[0],
+        "SM_USER_ENTRY_POINT": smc["entryPoint"],
+        "SM_USER_ARGS": "[]",
+        "SM_FRAMEWORK_MODULE": "",
+        "SM_FRAMEWORK_PARAMS": "{}",
+    }
+    for k, v in hps.items():
+        env[f"SM_HP_{k.upper()}"] = v
+    for ch in channels:
+        env[f"SM_CHANNEL_{ch.upper()}"] = str(paths.data_dir / ch)
+    env["SM_TRAINING_ENV"] = json.dumps({
+        "channel_input_dirs": {ch: str(paths.data_dir / ch) for ch in channels},
+        "current_host": host, "hosts": hosts, "hyperparameters": json.loads(env["SM_HPS"]),
+        "input_config_dir": str(paths.input_config), "input_data_config": input_data_config(req),
+        "input_dir": str(paths.input_dir), "job_name": name, "log_level": 20,
+        "model_dir": str(paths.model_dir), "module_dir": str(paths.code_dir),
+        "module_name": env["SM_MODULE_NAME"], "network_interface_name": "lo", "num_cpus": os.cpu_count() or 1,
+        "num_gpus": 0, "output_data_dir": str(paths.output_data_dir), "output_dir": str(paths.output_dir),
+        "resource_config": rc, "user_entry_point": smc["entryPoint"],
+    })
+    return env

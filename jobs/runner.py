@@ -1,0 +1,255 @@
+"""The in-rank runner behind ``job exec``: one call per MPI rank.
+
+Who calls this: ``jobs.cli`` (``python -m qsim job exec``), started by the supervisor as
+``mpirun -n R python -m qsim job exec --job-dir DIR``, or by hand (``job exec ARN`` for a job
+created with ``--no-start``, or ``job exec --spec REQUEST.json``), e.g. under a cluster scheduler.
+
+In each rank it:
+  1. sets every variable of the contract (``jobs.environment.rank_environment``);
+  2. sends the rank's output to the job log, one whole line per write, tagged ``[rank] `` when there
+     is more than one rank (and, when run by hand, also to the terminal);
+  3. runs the entry point with cwd = the code directory (``pkg.mod`` like ``python -m``;
+     ``pkg.mod:func`` called with the hyperparameters its signature names, cast to its annotations);
+  4. on an uncaught exception or a non-zero ``sys.exit``: appends ``"ExcType: message"`` to
+     ``output/failure`` and calls ``MPI.COMM_WORLD.Abort`` so no other rank hangs.
+
+Hand-run: rank 0 plays the supervisor's part (claims the job, stages it, and after every rank has
+finished, uploads and records COMPLETED). If a rank aborts, readers later find rank 0 gone and mark
+the job FAILED with the recorded reason.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import io
+import json
+import os
+import runpy
+import sys
+import time
+import traceback
+import typing
+from pathlib import Path
+
+from jobs.environment import JobPaths, mpi_rank, rank_environment
+
+_TRUE = ("true", "1", "yes", "y", "on")
+_FALSE = ("false", "0", "no", "n", "off", "")
+
+
+class LineWriter(io.TextIOBase):
+    """A text stream that writes whole lines, each with one ``os.write`` per target fd."""
+
+    def __init__(self, fds: list[int], tag: str, fileno: int):
+        super().__init__()
+        self._fds, self._tag, self._fileno, self._buf = fds, tag.encode(), fileno, ""
+
+    @property
+    def encoding(self):
+        return "utf-8"
+
+    @property
+    def errors(self):
+        return "replace"
+
+    def writable(self):
+        return True
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        return self._fileno
+
+    def write(self, s: str) -> int:
+        self._buf += s
+        if "\n" in self._buf:
+            head, _, self._buf = self._buf.rpartition("\n")
+            self._emit(head + "\n")
+        return len(s)
+
+    def flush(self):
+        if self._buf:
+            data, self._buf = self._buf, ""
+            self._emit(data)
+
+    def _emit(self, text: str) -> None:
+        data = b"".join(self._tag + line for line in text.encode("utf-8", "replace").splitlines(keepends=True))
+        for fd in self._fds:
+            view = memoryview(data)
+            while view:
+                try:
+                    n = os.write(fd, view)
+                except OSError:
+                    break
+                view = view[n:]
+
+
+def _cast(name: str, value: str, annotation):
+    if annotation in (inspect.Parameter.empty, None, str, typing.Any):
+        return value
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or (origin is not None and str(origin) == "types.UnionType"):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        annotation = args[0] if len(args) == 1 else str
+        if annotation is str:
+            return value
+        origin = typing.get_origin(annotation)
+    try:
+        if annotation is bool:
+            if value.strip().lower() in _TRUE:
+                return True
+            if value.strip().lower() in _FALSE:
+                return False
+            raise ValueError(value)
+        if annotation in (list, dict, tuple) or origin in (list, dict, tuple):
+            return (origin or annotation)(json.loads(value))
+        return annotation(value)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"hyperparameter {name}={value!r} cannot be converted to "
+                        f"{getattr(annotation, '__name__', annotation)}: {e}") from None
+
+
+def bind_hyperparameters(func, hyperparameters: dict[str, str]) -> dict:
+    """The keyword arguments for ``func``: hyperparameters it names (all of them if it takes
+    ``**kwargs``), cast to its annotations."""
+    sig = inspect.signature(func)
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:
+        hints = {}
+    params = sig.parameters
+    takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    kwargs = {}
+    for k, v in hyperparameters.items():
+        p = params.get(k)
+        if p is not None and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
+            kwargs[k] = _cast(k, v, hints.get(k, p.annotation))
+        elif takes_all:
+            kwargs[k] = v
+    return kwargs
+
+
+def run_entry_point(entry_point: str, hyperparameters: dict[str, str]):
+    module, _, func_name = entry_point.partition(":")
+    if not func_name:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        return None
+    mod = importlib.import_module(module)
+    func = getattr(mod, func_name, None)
+    if func is None or not callable(func):
+        raise AttributeError(f"entry point {entry_point!r}: module {module!r} has no function {func_name!r}")
+    return func(**bind_hyperparameters(func, hyperparameters))
+
+
+def record_failure(paths: JobPaths, text: str) -> None:
+    paths.failure_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(paths.failure_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, (text.replace("\n", " ")[:4000] + "\n").encode("utf-8", "replace"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _record_pid(paths: JobPaths, rank: int) -> None:
+    from jobs.processes import start_time
+
+    paths.ranks_dir.mkdir(parents=True, exist_ok=True)
+    pid = os.getpid()
+    (paths.ranks_dir / f"{rank}.json").write_text(json.dumps({"pid": pid, "start": start_time(pid),
+                                                             "host": os.uname().nodename}))
+
+
+def run_rank(job_dir: Path, supervised: bool, comm=None) -> int:
+    """Run this rank's share of the job; returns its exit code (it never returns on failure under MPI)."""
+    with open(job_dir / "job.json") as f:
+        job = json.load(f)
+    request = job["request"]
+    paths = JobPaths.for_request(job_dir, request)
+    rank, size, local_rank = mpi_rank()
+    if comm is None and size > 1:
+        from mpi4py import MPI
+
+        comm = MPI.COMM_WORLD
+    os.environ.update(rank_environment(job, paths, rank, size, local_rank))
+    _record_pid(paths, rank)
+
+    log_fd = os.open(paths.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if supervised:  # mpirun's own output already goes to the log; send C-level output there too
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        out_fds, err_fds = [1], [2]
+    else:
+        out_fds, err_fds = [log_fd, 1], [log_fd, 2]
+    tag = f"[{rank}] " if size > 1 else ""
+    sys.stdout = LineWriter(out_fds, tag, 1)
+    sys.stderr = LineWriter(err_fds, tag, 2)
+
+    code_dir = paths.code_dir
+    sys.path[:0] = [str(code_dir)] + [str(code_dir / p) for p in job.get("sys_path", [])]
+    os.chdir(code_dir)
+
+    exit_code, reason = 0, None
+    try:
+        result = run_entry_point(request["algorithmSpecification"]["scriptModeConfig"]["entryPoint"],
+                                 request.get("hyperParameters") or {})
+        if result is not None:
+            from jobs.persistence import save_job_result
+
+            save_job_result(result)
+    except SystemExit as e:
+        if e.code not in (None, 0):
+            exit_code = e.code if isinstance(e.code, int) else 1
+            reason = f"SystemExit: {e.code}"
+    except BaseException as e:
+        traceback.print_exc()
+        exit_code, reason = 1, f"{type(e).__name__}: {e}"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if exit_code:
+        record_failure(paths, reason)
+        if comm is not None and size > 1:
+            comm.Abort(exit_code)
+    return exit_code
+
+
+def exec_job(job_dir: str | None = None, arn: str | None = None, spec: str | None = None,
+             home: str | None = None) -> int:
+    """``job exec``: supervised (the supervisor's mpirun) or by hand (rank 0 runs the lifecycle)."""
+    if job_dir and os.environ.get("QSIM_JOBS_SUPERVISED"):
+        with open(Path(job_dir) / "job.json") as f:
+            if json.load(f)["job_id"] == os.environ["QSIM_JOBS_SUPERVISED"]:
+                return run_rank(Path(job_dir), supervised=True)
+    rank, size, _ = mpi_rank()
+    comm = None
+    if size > 1:
+        from mpi4py import MPI
+
+        comm = MPI.COMM_WORLD
+    from jobs.client import JobsClient
+
+    client, payload = None, None
+    if rank == 0:
+        try:
+            client = JobsClient(home)
+            payload = {"job_dir": client._claim_for_hand_run(job_dir=job_dir, arn=arn, spec=spec)}
+        except Exception as e:  # every rank must learn about it, or the others would wait forever
+            payload = {"error": str(e)}
+    if comm is not None:
+        payload = comm.bcast(payload, root=0)
+    if "error" in payload:
+        if rank == 0:
+            print(f"error: {payload['error']}", file=sys.stderr)
+        return 2
+    started = time.time()
+    code = run_rank(Path(payload["job_dir"]), supervised=False, comm=comm)
+    if comm is not None:
+        comm.Barrier()
+    if rank == 0:
+        client._finish_hand_run(Path(payload["job_dir"]), code)
+        print(f"[qsim-jobs] finished in {time.time() - started:.1f} s", file=sys.__stderr__)
+    return code

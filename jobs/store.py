@@ -1,0 +1,220 @@
+"""Job state in SQLite, and where each job's files live under ``QSIM_HOME``.
+
+Who calls this: ``jobs.client`` (create/read/cancel), ``jobs.supervisor`` and ``jobs.runner``
+(status transitions and events). Nothing here starts processes or validates requests.
+
+Layout::
+
+    $QSIM_HOME/                 (default ~/.qsim)
+      jobs.db                   SQLite, WAL mode: tables jobs, events
+      config.json               optional: {"hostfile": "...", "kill_grace_seconds": 10}
+      jobs/<job-id>/            one directory per job, standing in for the container's /opt/ml
+
+Concurrency: every write is one short ``BEGIN IMMEDIATE`` transaction; ``clientToken`` is UNIQUE,
+so two concurrent creates with one token cannot both insert. Status changes are compare-and-set
+(``WHERE status IN (...)``) so a late writer cannot overwrite a final state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
+ACTIVE = ("QUEUED", "RUNNING", "CANCELLING")
+REGION = "local"
+ACCOUNT = "000000000000"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id           TEXT NOT NULL UNIQUE,
+    arn              TEXT NOT NULL UNIQUE,
+    name             TEXT NOT NULL,
+    client_token     TEXT NOT NULL UNIQUE,
+    request_digest   TEXT NOT NULL,
+    request          TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    device           TEXT NOT NULL,
+    created_at       REAL NOT NULL,
+    started_at       REAL,
+    ended_at         REAL,
+    failure_reason   TEXT,
+    job_dir          TEXT NOT NULL,
+    supervisor_pid   INTEGER,
+    supervisor_start INTEGER,
+    launcher_pgid    INTEGER,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id     TEXT NOT NULL REFERENCES jobs(job_id),
+    event_type TEXT NOT NULL,
+    time       REAL NOT NULL,
+    message    TEXT
+);
+CREATE INDEX IF NOT EXISTS events_by_job ON events(job_id, seq);
+CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs(created_at);
+"""
+
+
+def qsim_home() -> Path:
+    return Path(os.environ.get("QSIM_HOME") or Path.home() / ".qsim").expanduser().absolute()
+
+
+def job_arn(job_id: str) -> str:
+    return f"arn:aws:braket:{REGION}:{ACCOUNT}:job/{job_id}"
+
+
+def load_config(home: Path) -> dict:
+    try:
+        with open(home / "config.json") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
+
+
+@dataclass
+class JobRow:
+    job_id: str
+    arn: str
+    name: str
+    client_token: str
+    request_digest: str
+    request: dict
+    status: str
+    device: str
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    failure_reason: str | None
+    job_dir: str
+    supervisor_pid: int | None
+    supervisor_start: int | None
+    launcher_pgid: int | None
+    cancel_requested: bool
+
+
+class Store:
+    def __init__(self, home: str | os.PathLike | None = None):
+        self.home = Path(home).absolute() if home else qsim_home()
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "jobs").mkdir(exist_ok=True)
+        self.db_path = self.home / "jobs.db"
+        with self._connect() as con:
+            con.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)
+        con.execute("PRAGMA busy_timeout=60000")
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")
+        con.row_factory = sqlite3.Row
+        return con
+
+    @contextmanager
+    def transaction(self):
+        con = self._connect()
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        finally:
+            con.close()
+
+    @contextmanager
+    def reading(self):
+        con = self._connect()
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.home / "jobs" / job_id
+
+    # --- create ---------------------------------------------------------------------------------
+
+    def find_by_token(self, token: str) -> JobRow | None:
+        with self.reading() as con:
+            row = con.execute("SELECT * FROM jobs WHERE client_token=?", (token,)).fetchone()
+        return _row(row)
+
+    def insert(self, job_id: str, name: str, token: str, digest: str, request: dict, device: str,
+               job_dir: str) -> JobRow:
+        """Insert a QUEUED job; raises sqlite3.IntegrityError if the token is taken."""
+        now = time.time()
+        with self.transaction() as con:
+            con.execute(
+                "INSERT INTO jobs (job_id, arn, name, client_token, request_digest, request, status, device,"
+                " created_at, job_dir) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (job_id, job_arn(job_id), name, token, digest, json.dumps(request), "QUEUED", device, now, job_dir))
+            con.execute("INSERT INTO events (job_id, event_type, time, message) VALUES (?,?,?,?)",
+                        (job_id, "QUEUED_FOR_EXECUTION", now, "Job queued for execution"))
+        return self.get(job_id)
+
+    # --- read -----------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobRow | None:
+        with self.reading() as con:
+            row = con.execute("SELECT * FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+        return _row(row)
+
+    def events(self, job_id: str) -> list[dict]:
+        with self.reading() as con:
+            rows = con.execute("SELECT event_type, time, message FROM events WHERE job_id=? ORDER BY seq",
+                               (job_id,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def all_jobs(self) -> list[JobRow]:
+        with self.reading() as con:
+            rows = con.execute("SELECT * FROM jobs ORDER BY created_at DESC, seq DESC").fetchall()
+        return [_row(r) for r in rows]
+
+    def active_jobs(self) -> list[JobRow]:
+        with self.reading() as con:
+            rows = con.execute("SELECT * FROM jobs WHERE status IN (?,?,?)", ACTIVE).fetchall()
+        return [_row(r) for r in rows]
+
+    # --- write ----------------------------------------------------------------------------------
+
+    def transition(self, job_id: str, status: str | None, allowed_from: tuple[str, ...],
+                   events: tuple[tuple[str, str], ...] = (), **fields) -> bool:
+        """Set ``status`` (and ``fields``) and append ``events`` iff the current status is allowed."""
+        now = time.time()
+        with self.transaction() as con:
+            row = con.execute("SELECT status FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+            if row is None or row["status"] not in allowed_from:
+                return False
+            sets = dict(fields)
+            if status is not None:
+                sets["status"] = status
+            if sets:
+                cols = ", ".join(f"{k}=?" for k in sets)
+                con.execute(f"UPDATE jobs SET {cols} WHERE job_id=?", (*sets.values(), job_id))
+            for event_type, message in events:
+                con.execute("INSERT INTO events (job_id, event_type, time, message) VALUES (?,?,?,?)",
+                            (job_id, event_type, now, message[:2500]))
+        return True
+
+    def add_event(self, job_id: str, event_type: str, message: str) -> bool:
+        return self.transition(job_id, None, ACTIVE, ((event_type, message),))
+
+
+def _row(row) -> JobRow | None:
+    if row is None:
+        return None
+    d = dict(row)
+    d.pop("seq")
+    d["request"] = json.loads(d["request"])
+    d["cancel_requested"] = bool(d["cancel_requested"])
+    return JobRow(**d)
