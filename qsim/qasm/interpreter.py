@@ -727,7 +727,12 @@ class Interpreter:
         observable, targets = None, []
         for f in p.factors:
             if f.name == "hermitian":
-                part = _obs.Hermitian(self.pragma_matrix(node, text, f.matrix, f.offset))
+                try:
+                    part = _obs.Hermitian(self.pragma_matrix(node, text, f.matrix, f.offset))
+                except QsimError as e:
+                    if isinstance(e, ProgramError):
+                        raise
+                    raise self.pragma_error(node, text, f.offset, str(e)) from None
             else:
                 part = _obs.named(f.name)
             if f.targets is None:
