@@ -362,3 +362,28 @@ def test_include_twice_is_an_error():
 def test_user_gate_may_shadow_a_builtin_name():
     (op,) = parse("gate h a { x a; } qubit q; h q;").instructions
     assert op.name == "x"
+
+
+def test_fractional_pow_of_body_with_inner_controls_and_negctrl():
+    src = program("gate k a, b, c { negctrl @ h a, c; cnot b, a; ctrl @ gphase(0.3) c; }\n"
+                  "pow(0.5) @ k q[0], q[1], q[2];")
+    (op,) = parse(src).instructions
+    body = parse(program("negctrl @ h q[0], q[2]; cnot q[1], q[0]; ctrl @ gphase(0.3) q[2];"))
+    full = unitary(body, 3)
+    np.testing.assert_allclose(op.unitary, full, atol=1e-12)
+    np.testing.assert_allclose(embed(op, 3) @ embed(op, 3), full, atol=1e-9)
+
+
+def test_sdk_style_program():
+    src = """OPENQASM 3.0;
+input float theta;
+bit[2] b;
+qubit[2] q;
+h q[0];
+cnot q[0], q[1];
+rx(theta) q[1];
+b[0] = measure q[0];
+b[1] = measure q[1];"""
+    c = parse(src, {"theta": 0.7})
+    assert [type(op).__name__ for op in c.instructions] == ["GateOp"] * 3 + ["Measure"] * 2
+    assert c.instructions[2].params == (0.7,)

@@ -14,6 +14,22 @@ Layer: below the front doors (device, CLI), above ``qsim.circuit``; it never imp
 (``qsim.state``, ``qsim.kernels``, ``qsim.distributed``, ``qsim.device``).  Every error in a program is a
 ``qsim.errors.ProgramError`` carrying line, column and the quoted source line.
 
+Semantics worth knowing:
+
+* Qubit labels: ``$n`` is label n; registers are flattened in declaration order.  Bits: every ``bit``
+  declaration (including ``output bit``) takes the next indices of one classical bit array, in the
+  order the declarations run; ``measure q;`` without a target uses fresh indices after all of them.
+* Classical code runs at parse time (loops unrolled, subroutines and custom gates inlined).  Values
+  read from measured bits are symbolic (``qsim.circuit.classical``); an ``if`` on them becomes a
+  ``Conditional``.  Anything else that would need them at parse time (assigning outer variables in
+  such a branch, ``while``/``for`` bounds, indices, gate angles, ``break``/``return`` in the branch) is
+  refused with a ``ProgramError``.
+* ``int / int`` is an int when exact and a real number otherwise (so ``pow(1/2) @`` means 0.5).
+* ``output`` variables are declared but their final values are not reported.
+* Refused, with a message saying why: timing (``delay``, ``duration``, ``stretch``, boxes with a
+  duration), pulse-level code (``cal``, ``defcal``, ``defcalgrammar``), ``extern``, includes other than
+  the built-in ``stdgates.inc``, noise pragmas, the ``adjoint_gradient`` result type.
+
 Modules: ``syntax`` (ANTLR -> AST, cached by source text), ``interpreter`` (the AST walk),
 ``values`` (classical types and operators), ``pragmas`` (``#pragma braket`` bodies), ``compose``
 (dense matrix of a custom-gate body), ``stdgates`` (the built-in ``stdgates.inc``).
