@@ -1,0 +1,1 @@
+"""Optional adapters to other frameworks; each imports its framework only when used."""
