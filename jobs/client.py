@@ -28,7 +28,7 @@ from jobs.errors import ConflictException, ResourceNotFoundException, Validation
 from jobs.staging import stage_code
 from jobs.store import ACTIVE, TERMINAL, JobRow, Store
 from jobs.validation import (DEFAULT_MAX_RUNTIME, code_kind, resolve_location, validate_create_job,
-                             validate_job_arn, validate_search)
+                             parse_time, validate_job_arn, validate_search)
 
 STARTUP_GRACE_SECONDS = 30.0
 _ECHOED = ("algorithmSpecification", "checkpointConfig", "deviceConfig", "hyperParameters", "inputDataConfig",
@@ -78,6 +78,7 @@ class JobsClient:
             extra = stage_code(src, code_kind(src, smc["compressionType"], field), paths.code_original,
                                paths.code_dir, field)
             paths.make()
+            paths.log_file.touch()
             sys_path = [str(p.relative_to(paths.code_dir)) for p in extra if p != paths.code_dir]
             body = {"job_id": job_id, "arn": None, "request": req, "sys_path": sys_path, "home": str(self.home)}
             os.rename(tmp, final)
@@ -297,7 +298,7 @@ def _matches(row: JobRow, flt: dict) -> bool:
     name, op, values = flt["name"], flt["operator"], flt["values"]
     if name == "createdAt":
         try:
-            bounds = [_parse_time(v) for v in values]
+            bounds = [parse_time(v) for v in values]
         except ValueError as e:
             raise ValidationException(f"filters: createdAt value {e}") from None
         t = row.created_at
@@ -314,18 +315,6 @@ def _matches(row: JobRow, flt: dict) -> bool:
     if op == "CONTAINS":
         return any(v in field for v in values)
     raise ValidationException(f"filters: operator {op} does not apply to {name} (use EQUAL or CONTAINS)")
-
-
-def _parse_time(value: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{value!r} is neither epoch seconds nor an ISO-8601 time") from None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def _summary(row: JobRow) -> dict:

@@ -21,6 +21,7 @@ the job FAILED with the recorded reason.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import io
 import json
@@ -133,6 +134,13 @@ def bind_hyperparameters(func, hyperparameters: dict[str, str]) -> dict:
 
 def run_entry_point(entry_point: str, hyperparameters: dict[str, str]):
     module, _, func_name = entry_point.partition(":")
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        found = False
+    if not found:
+        raise ModuleNotFoundError(f"entry point {entry_point!r}: no module named {module!r} in the job's code",
+                                  name=module)
     if not func_name:
         runpy.run_module(module, run_name="__main__", alter_sys=True)
         return None

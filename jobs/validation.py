@@ -18,6 +18,7 @@ import os
 import re
 import tarfile
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -325,6 +326,12 @@ def validate_search(filters: Any, max_results: Any, next_token: Any) -> None:
             _fail(f + ".values", "must be a list of 1 to 10 strings")
         for j, v in enumerate(vals):
             _string(v, f"{f}.values[{j}]", 1, 256)
+        if flt["name"] == "createdAt":
+            for j, v in enumerate(vals):
+                try:
+                    parse_time(v)
+                except ValueError as e:
+                    _fail(f"{f}.values[{j}]", str(e))
         need = 2 if flt["operator"] == "BETWEEN" else 1
         if flt["operator"] in ("BETWEEN",) and len(vals) != need:
             _fail(f + ".values", f"operator BETWEEN needs exactly 2 values, got {len(vals)}")
@@ -332,3 +339,16 @@ def validate_search(filters: Any, max_results: Any, next_token: Any) -> None:
         _integer(max_results, "maxResults", 1, 100)
     if next_token is not None:
         _string(next_token, "nextToken", 1)
+
+
+def parse_time(value: str) -> float:
+    """Epoch seconds or an ISO-8601 time (UTC when no zone is given) as epoch seconds."""
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{value!r} is neither epoch seconds nor an ISO-8601 time") from None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp()

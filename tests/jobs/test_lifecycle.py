@@ -1,0 +1,154 @@
+"""Jobs that complete, fail, run out of time and are cancelled, with 1 and 2 instances.
+
+Each checks status, the event sequence, failureReason and that no process of the job is left.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.jobs.conftest import assert_no_processes, event_types, request, wait, wait_for_file, wait_status
+
+pytestmark = pytest.mark.timeout(90)
+
+COMPLETED_EVENTS = ["QUEUED_FOR_EXECUTION", "STARTING_INSTANCE", "DOWNLOADING_DATA", "RUNNING",
+                    "UPLOADING_RESULTS", "COMPLETED"]
+FAILED_EVENTS = COMPLETED_EVENTS[:-1] + ["FAILED"]
+
+SLEEPER = """
+import os, pathlib, time
+rank = int(os.environ["OMPI_COMM_WORLD_RANK"])
+pathlib.Path(os.environ["AMZN_BRAKET_JOB_RESULTS_DIR"], f"started-{rank}").touch()
+time.sleep(300)
+"""
+
+# A rank that starts a child ignoring TERM: only KILL stops it, and it must not outlive the job.
+STUBBORN = """
+import os, pathlib, signal, subprocess, sys, time
+rank = int(os.environ["OMPI_COMM_WORLD_RANK"])
+child = subprocess.Popen([sys.executable, "-c",
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)"])
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+pathlib.Path(os.environ["AMZN_BRAKET_JOB_RESULTS_DIR"], f"started-{rank}").touch()
+time.sleep(300)
+"""
+
+
+@pytest.mark.parametrize("instances", [1, 2])
+def test_completes(tmp_path, client, instances):
+    arn = client.create_job(**request(tmp_path, "print('hello')\n", instances=instances))["jobArn"]
+    job = wait(client, arn)
+    assert job["status"] == "COMPLETED", job.get("failureReason")
+    assert event_types(job) == COMPLETED_EVENTS
+    assert job["createdAt"] <= job["startedAt"] <= job["endedAt"]
+    assert job["billableDuration"] == round((job["endedAt"] - job["startedAt"]).total_seconds() * 1000)
+    assert "failureReason" not in job
+    times = [e["timeOfEvent"] for e in job["events"]]
+    assert times == sorted(times)
+    assert_no_processes(client, arn)
+    log = client.get_job_log(arn).read_text()
+    assert log.count("hello") == instances
+
+
+@pytest.mark.parametrize("instances", [1, 2])
+def test_exception_fails_with_reason_and_no_hang(tmp_path, client, instances):
+    # With 2 ranks, rank 1 raises while rank 0 waits in a barrier: MPI Abort must end both.
+    script = """
+import os
+rank = int(os.environ["OMPI_COMM_WORLD_RANK"])
+if int(os.environ["OMPI_COMM_WORLD_SIZE"]) > 1:
+    from mpi4py import MPI
+    if rank == 0:
+        MPI.COMM_WORLD.Barrier()
+raise ValueError("bad angle 3.2")
+"""
+    arn = client.create_job(**request(tmp_path, script, instances=instances))["jobArn"]
+    job = wait(client, arn)
+    assert job["status"] == "FAILED"
+    assert job["failureReason"] == "ValueError: bad angle 3.2"
+    assert event_types(job) == FAILED_EVENTS
+    assert_no_processes(client, arn)
+    assert "Traceback" in client.get_job_log(arn).read_text()
+
+
+def test_failure_reason_is_at_most_1024_characters(tmp_path, client):
+    arn = client.create_job(**request(tmp_path, "raise RuntimeError('x' * 5000)\n"))["jobArn"]
+    job = wait(client, arn)
+    assert job["failureReason"].startswith("RuntimeError: xxx") and len(job["failureReason"]) == 1024
+
+
+@pytest.mark.parametrize("instances", [1, 2])
+def test_bad_exit_code_fails(tmp_path, client, instances):
+    script = "import os, sys\nif os.environ['OMPI_COMM_WORLD_RANK'] == str(%d - 1):\n    sys.exit(3)\n" % instances
+    arn = client.create_job(**request(tmp_path, script, instances=instances))["jobArn"]
+    job = wait(client, arn)
+    assert job["status"] == "FAILED"
+    assert job["failureReason"] == "SystemExit: 3"
+    assert_no_processes(client, arn)
+
+
+@pytest.mark.parametrize("entry,reason", [
+    ("missing_module", "ModuleNotFoundError: entry point 'missing_module': no module named 'missing_module' "
+                       "in the job's code"),
+    ("script:nothere", "AttributeError: entry point 'script:nothere': module 'script' has no function 'nothere'"),
+])
+def test_missing_entry_point_fails(tmp_path, client, entry, reason):
+    arn = client.create_job(**request(tmp_path, "x = 1\n", entry=entry))["jobArn"]
+    job = wait(client, arn)
+    assert job["status"] == "FAILED"
+    assert job["failureReason"] == reason
+
+
+@pytest.mark.parametrize("instances,script", [(1, SLEEPER), (2, SLEEPER), (2, STUBBORN)],
+                         ids=["1-instance", "2-instances", "ignores-TERM"])
+def test_max_runtime_exceeded(tmp_path, client, instances, script):
+    req = request(tmp_path, script, instances=instances, stoppingCondition={"maxRuntimeInSeconds": 3})
+    arn = client.create_job(**req)["jobArn"]
+    job = wait(client, arn, timeout=40)
+    assert job["status"] == "FAILED"
+    types = event_types(job)
+    assert types[-2:] == ["MAX_RUNTIME_EXCEEDED", "FAILED"]
+    assert "UPLOADING_RESULTS" in types
+    assert "maxRuntimeInSeconds of 3 seconds" in job["failureReason"]
+    assert 3000 <= job["billableDuration"] < 20000
+    assert_no_processes(client, arn)
+
+
+@pytest.mark.parametrize("instances,script", [(1, SLEEPER), (2, SLEEPER), (2, STUBBORN)],
+                         ids=["1-instance", "2-instances", "ignores-TERM"])
+def test_cancel_running_job(tmp_path, client, instances, script):
+    arn = client.create_job(**request(tmp_path, script, instances=instances))["jobArn"]
+    row_dir = client.get_job_log(arn).parent
+    for r in range(instances):
+        wait_for_file(row_dir / "model" / f"started-{r}")
+    assert client.get_job(jobArn=arn)["status"] == "RUNNING"
+    assert client.cancel_job(jobArn=arn) == {"jobArn": arn, "cancellationStatus": "CANCELLING"}
+    assert client.cancel_job(jobArn=arn)["cancellationStatus"] in ("CANCELLING", "CANCELLED")
+    job = wait(client, arn, timeout=40)
+    assert job["status"] == "CANCELLED"
+    assert event_types(job)[-1] == "CANCELLED"
+    assert "failureReason" not in job
+    assert client.cancel_job(jobArn=arn) == {"jobArn": arn, "cancellationStatus": "CANCELLED"}
+    assert_no_processes(client, arn)
+
+
+def test_cancel_queued_job_never_runs(tmp_path, client, monkeypatch):
+    started = []
+    monkeypatch.setattr("jobs.supervisor.spawn", lambda home, job_id: started.append(job_id))
+    arn = client.create_job(**request(tmp_path, "print('ran')\n"))["jobArn"]
+    assert client.get_job(jobArn=arn)["status"] == "QUEUED"
+    assert client.cancel_job(jobArn=arn)["cancellationStatus"] == "CANCELLING"
+    from jobs.supervisor import supervise
+
+    assert supervise(client.store, started[0]) == "CANCELLED"
+    job = client.get_job(jobArn=arn)
+    assert job["status"] == "CANCELLED" and "ran" not in client.get_job_log(arn).read_text()
+
+
+def test_cannot_cancel_finished_job(tmp_path, client):
+    from jobs.errors import ConflictException
+
+    arn = client.create_job(**request(tmp_path, "pass\n"))["jobArn"]
+    wait(client, arn)
+    with pytest.raises(ConflictException, match="is COMPLETED"):
+        client.cancel_job(jobArn=arn)
