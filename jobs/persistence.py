@@ -71,13 +71,14 @@ def _writes_here(all_ranks: bool) -> bool:
 
 @contextlib.contextmanager
 def _locked(path: Path):
+    """Hold an exclusive lock on ``path``'s directory (no lock file is left in the results)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def save_job_result(result_data: dict[str, Any] | Any, data_format: PersistedJobDataFormat | str | None = None,
