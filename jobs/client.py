@@ -98,7 +98,13 @@ class JobsClient:
         else:
             from jobs.supervisor import spawn
 
-            spawn(self.home, job_id)
+            try:
+                spawn(self.home, job_id)
+            except Exception as e:
+                reason = f"Could not start the job's supervisor: {type(e).__name__}: {e}"[:1024]
+                self.store.transition(job_id, "FAILED", ACTIVE, (("FAILED", reason),), ended_at=time.time(),
+                                      failure_reason=reason)
+                raise
         return row.arn
 
     @staticmethod

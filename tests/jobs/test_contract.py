@@ -127,3 +127,18 @@ def test_runs_through_qsim_cli(tmp_path, client, monkeypatch):
     assert job["status"] == "COMPLETED", job.get("failureReason")
     log = client.get_job_log(arn).read_text()
     assert "-m qsim job exec" in log and log.count("via qsim") == 2
+
+
+@pytest.mark.parametrize("how", ["env", "config"])
+def test_hostfile_is_passed_to_mpirun(tmp_path, client, home, monkeypatch, how):
+    hostfile = tmp_path / "hosts"
+    hostfile.write_text("localhost:2\n")
+    if how == "env":
+        monkeypatch.setenv("QSIM_HOSTFILE", str(hostfile))
+    else:
+        (home / "config.json").write_text(json.dumps({"hostfile": str(hostfile)}))
+    arn = client.create_job(**request(tmp_path, "print('on a host')\n", instances=3))["jobArn"]
+    job = wait(client, arn)
+    assert job["status"] == "COMPLETED", job.get("failureReason")
+    log = client.get_job_log(arn).read_text()
+    assert f"-f {hostfile} -n 3" in log and log.count("on a host") == 3
