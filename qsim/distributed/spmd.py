@@ -33,6 +33,10 @@ def abort(comm, exc: BaseException, code: int = 2):
         traceback.print_exception(exc)
     print(f"qsim: error: rank {comm.Get_rank()}: {text}", file=sys.stderr, flush=True)
     comm.Abort(code)
+    # MPICH's MPI_Abort may return in the calling process (the launcher then kills the job):
+    # leave now, so no exception handler further up prints the message again.
+    sys.stdout.flush()
+    os._exit(code)
 
 
 def collective(method):
