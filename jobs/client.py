@@ -307,11 +307,12 @@ def _matches(row: JobRow, flt: dict) -> bool:
             bounds = [parse_time(v) for v in values]
         except ValueError as e:
             raise ValidationException(f"filters: createdAt value {e}") from None
-        t = row.created_at
+        # Compare at the microsecond precision that createdAt is shown with.
+        t, bounds = round(row.created_at, 6), [round(b, 6) for b in bounds]
         if op == "BETWEEN":
             return bounds[0] <= t <= bounds[1]
         ops = {"LT": t < bounds[0], "LTE": t <= bounds[0], "GT": t > bounds[0], "GTE": t >= bounds[0],
-               "EQUAL": any(abs(t - b) < 1e-3 for b in bounds)}
+               "EQUAL": t in bounds}
         if op not in ops:
             raise ValidationException(f"filters: operator {op} does not apply to createdAt")
         return ops[op]
