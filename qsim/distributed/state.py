@@ -17,7 +17,7 @@ import numpy as np
 from mpi4py import MPI
 
 from qsim.distributed.layout import Layout
-from qsim.distributed.plan import choose_swaps, classify, global_targets, is_relabel
+from qsim.distributed.plan import choose_swaps, classify, global_targets, is_relabel, next_need
 from qsim.distributed.spmd import collective, symmetric
 from qsim.errors import InternalError, ResourceError, ValidationError
 from qsim.kernels import gates as KG
@@ -56,6 +56,7 @@ class DistributedState:
     distributed = True
 
     def __init__(self, runtime, n_qubits: int, exchanger, *, _shard=None, _layout=None):
+        fresh = _shard is None
         self.rt = runtime
         self.comm = runtime.comm
         self.rank = runtime.rank
@@ -75,6 +76,8 @@ class DistributedState:
             _layout = layout
         self.shard = _shard
         self.layout = _layout
+        # |0...0>: which qubits are global can still be chosen freely (index 0 stays index 0)
+        self._fresh = fresh
 
     @property
     def prefix(self) -> int:
@@ -104,8 +107,26 @@ class DistributedState:
         """Apply ``(targets, matrix, controls, control_states)`` items in order; the whole list is
         the look-ahead window for choosing which local qubits to evict."""
         ops = [classify(item) for item in unitaries]
+        if self._fresh and ops:
+            self._choose_initial_layout(ops)
         for i in range(len(ops)):
             self._apply_op(ops, i)
+
+    def _choose_initial_layout(self, ops):
+        """Before the first gate, make global the qubits whose first need to be local comes last
+        (or never): a relabel of |0...0>, free.  QFT, for one, then exchanges only at its end."""
+        self._fresh = False
+        lay = self.layout
+        first = next_need([op for op in ops if not is_relabel(op, lay)], 0, range(self.n_qubits))
+        order = sorted(range(self.n_qubits), key=lambda q: (-first[q], not lay.is_global(q), q))
+        chosen = sorted(order[:self.g])
+        rest = [q for q in range(self.n_qubits) if q not in chosen]
+        for j, q in enumerate(chosen):
+            lay.pos[q] = self.n_qubits - 1 - j
+        for j, q in enumerate(rest):
+            lay.pos[q] = self.L - 1 - j
+        for q, p in enumerate(lay.pos):
+            lay.qubit_at[p] = q
 
     def _apply_op(self, ops, i):
         op, lay = ops[i], self.layout
@@ -195,6 +216,7 @@ class DistributedState:
 
     def _swap_in(self, bring, evict):
         """One batched exchange: global qubits ``bring`` trade bits with local qubits ``evict``."""
+        self._fresh = False
         self._flush_phase()
         lay = self.layout
         self.ex.swap_bits(self.shard.array, self.prefix, lay.rank_of_prefix, [lay.prefix_bit(q) for q in bring],
@@ -261,6 +283,7 @@ class DistributedState:
 
     @collective
     def collapse(self, qubit: int, outcome: int, probability: float) -> None:
+        self._fresh = False
         if probability <= 0:
             raise InternalError(f"collapse of qubit {qubit} onto outcome {outcome} of probability {probability}")
         lay = self.layout

@@ -248,26 +248,53 @@ def test_diagonal_control_only_and_global_permutations_send_nothing(runtime, com
     assert meta(dist)["relabels"] >= (0 if comm.Get_size() == 1 else 1)
 
 
-def test_lookahead_evicts_an_unused_qubit_and_never_swaps_back(runtime, comm):
+def test_lookahead_evicts_an_unused_qubit_and_never_swaps_back(runtime, comm, rng):
     """h on the global qubit 0 needs it local; the evicted qubit must be the one never used again
     (qubit 3, not the highest local bit), so later gates on the others need no further exchange."""
     n = 6
-    c = qsim.Circuit()
+    g = comm.Get_size().bit_length() - 1
+    z = np.diag([1.0, -1.0])
+    state = runtime.state_factory(None)(n)
+    state.apply_all([((n - 1,), z, (), ())])  # the first call may pick the initial layout; keep it
+    ref = StateVector(n)
+    items = [((q,), random_unitary(1, rng), (), ()) for q in range(g, n)]
     for _ in range(3):
-        c.h(0)
+        items.append(((0,), random_unitary(1, rng), (), ()))
         for q in (2, 4, 5):
-            c.h(q).rx(q, 0.3)
-        c.cnot(0, 2).cnot(4, 0)
-    c.z(3).z(1).probability()
+            items.append(((q,), random_unitary(1, rng), (), ()))
+        items += [((2,), np.array([[0, 1], [1, 0]]), (0,), (1,)), ((0,), np.array([[0, 1], [1, 0]]), (4,), (1,))]
+    items += [((3,), z, (), ()), ((1,), z, (), ())]
+    state.apply_all(items)
+    ref.apply_all([((n - 1,), z, (), ())] + items)
+    assert abs(state.amplitude(5) - ref.amplitude(5)) < TOL
+    np.testing.assert_allclose(state.probabilities(), ref.probabilities(), rtol=0, atol=TOL)
+    m = state.describe()
+    if g == 0:
+        assert (m["exchanges"], m["bytesSentPerRank"]) == (0, 0)
+    else:
+        assert m["exchanges"] == 1 and not state.layout.is_global(0)
+        assert state.layout.is_global(3) or state.layout.is_global(1)  # the qubits never needed again
+        assert m["bytesSentPerRank"] == (1 << (n - g)) * 16 // 2  # one qubit swapped: half the shard
+
+
+def test_qft_exchanges_once_at_its_end(runtime, comm):
+    """A fresh |0...0> lets the qubits needed last start global; QFT's only exchange is one batch
+    for its last g Hadamards: (1 - 2^-g) of a shard, against g full shards for pairwise exchange."""
+    n = 7
+    g = comm.Get_size().bit_length() - 1
+    c = qsim.Circuit()
+    for j in range(n):
+        c.h(j)
+        for k in range(j + 1, n):
+            c.cphaseshift(k, j, np.pi / (1 << (k - j)))
+    for j in range(n // 2):
+        c.swap(j, n - 1 - j)
+    c.x(0).probability().amplitude(["1" + "0" * (n - 1)])
     dist, single = run_both(runtime, c)
     assert_same_values(dist, single, comm)
-    exchanges, sent = _counts(dist)
-    if comm.Get_size() == 1:
-        assert (exchanges, sent) == (0, 0)
-    else:
-        assert exchanges == 1
-        shard = (1 << (n - (comm.Get_size().bit_length() - 1))) * 16
-        assert sent == shard // 2  # one qubit swapped: half the shard
+    m = meta(dist)
+    shard = (1 << (n - g)) * 16
+    assert (m["exchanges"], m["bytesSentPerRank"]) == ((1, shard - shard // (1 << g)) if g else (0, 0))
 
 
 def test_swaps_due_together_are_batched(runtime, comm, rng):
