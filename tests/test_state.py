@@ -1,0 +1,185 @@
+"""``qsim.state``: the single-process StateVector's methods, lowering/fusion, and memory checks,
+against the dense oracle."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from conftest import ATOL
+from oracle import assert_close, full_operator, marginal, observable_matrix, partial_trace, random_state, \
+    random_unitary
+from qsim import ResourceError, ValidationError
+from qsim.circuit import observables as obs
+from qsim.state.compile import fuse
+from qsim.state.memory import check_fits, dtype_for, max_qubits, state_bytes
+from qsim.state.statevector import StateVector
+
+N = 5
+
+
+def _sv(psi, precision="double"):
+    sv = StateVector(int(np.log2(len(psi))), precision)
+    sv.array[:] = psi.astype(sv.dtype)
+    return sv
+
+
+def test_initial_state_and_describe(precision):
+    sv = StateVector(3, precision)
+    assert sv.array.dtype == dtype_for(precision)
+    assert_close(sv.state_vector(), np.eye(8)[0], 0)
+    assert sv.norm_squared() == 1.0
+    assert sv.describe() == {"ranks": 1, "qubits": 3, "localQubits": 3, "globalQubits": 0,
+                             "precision": precision, "distributed": False}
+    assert StateVector(0).state_vector().tolist() == [1]
+
+
+def test_qubit_zero_is_the_high_bit():
+    sv = StateVector(3)
+    sv.apply((0,), np.array([[0, 1], [1, 0]]))
+    assert sv.state_vector()[4] == 1
+    sv.apply((2,), np.array([[0, 1], [1, 0]]), (0,), (1,))
+    assert sv.state_vector()[5] == 1
+
+
+def test_probabilities_any_order(make_random_state, precision):
+    psi = make_random_state(N)
+    sv = _sv(psi, precision)
+    p = np.abs(psi) ** 2
+    assert_close(sv.probabilities(), p, ATOL[precision])
+    for k in (1, 2, 3, N):
+        for qs in itertools.islice(itertools.permutations(range(N), k), 0, None, 7):
+            assert_close(sv.probabilities(qs), marginal(p, N, qs), ATOL[precision], str(qs))
+
+
+def test_expectation_and_squared(make_random_state, precision):
+    psi = make_random_state(N)
+    sv = _sv(psi, precision)
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(4, 4)) + 1j * rng.normal(size=(4, 4))
+    herm = obs.Hermitian(a + a.conj().T)
+    cases = [(obs.Z(), (3,)), (obs.X() @ obs.Y(), (4, 0)), (obs.Y() @ obs.Y() @ obs.Y(), (1, 2, 3)),
+             (obs.H() @ obs.I() @ obs.X(), (2, 0, 4)), (herm @ obs.Z(), (1, 3, 0)), (obs.X() @ herm, (2, 4, 1))]
+    for o, t in cases:
+        m = full_operator(N, list(t), observable_matrix([(f.name, f.matrix) for f in o.factors]))
+        want = (psi.conj() @ m @ psi).real
+        want2 = (psi.conj() @ m @ m @ psi).real
+        scale = 1 + np.abs(m).max() ** 2
+        assert abs(sv.expectation(o, t) - want) < 10 * ATOL[precision] * scale, (o, t)
+        assert abs(sv.expectation(o, t, squared=True) - want2) < 10 * ATOL[precision] * scale, (o, t)
+
+
+def test_too_many_dense_observable_qubits_is_an_error():
+    sv = StateVector(11)
+    o = obs.H()
+    for _ in range(10):
+        o = o @ obs.H()
+    with pytest.raises(ValidationError, match="at most 10"):
+        sv.expectation(o, tuple(range(11)))
+
+
+def test_density_matrix_and_amplitude(make_random_state, precision):
+    psi = make_random_state(N)
+    sv = _sv(psi, precision)
+    rho = np.outer(psi, psi.conj())
+    for qs in ((0,), (4, 1), (2, 0, 3), tuple(range(N))):
+        assert_close(sv.density_matrix(qs), partial_trace(rho, N, qs), ATOL[precision], str(qs))
+    assert abs(sv.amplitude(0b10110) - psi[0b10110]) < ATOL[precision]
+
+
+def test_global_phase_is_kept():
+    sv = StateVector(2)
+    sv.apply((), np.array([[np.exp(0.3j)]]))  # gphase: no target, no control
+    sv.apply((1,), np.diag([np.exp(-0.2j), np.exp(0.2j)]))  # rz
+    assert_close(sv.state_vector(), [np.exp(0.1j), 0, 0, 0], 1e-15)
+    assert abs(sv.amplitude(0) - np.exp(0.1j)) < 1e-15
+
+
+def test_prob_one_collapse_copy_same_as(make_random_state, precision):
+    psi = make_random_state(3)
+    sv = _sv(psi, precision)
+    p = np.abs(psi) ** 2
+    for q in range(3):
+        assert abs(sv.prob_one(q) - marginal(p, 3, [q])[1]) < ATOL[precision]
+    other = sv.copy()
+    assert other.same_as(sv, atol=1e-6) and other.array is not sv.array
+    p1 = sv.prob_one(1)
+    other.collapse(1, 1, p1)
+    want = np.where(((np.arange(8) >> 1) & 1) == 1, psi, 0) / np.sqrt(p1)
+    assert_close(other.state_vector(), want, 10 * ATOL[precision])
+    assert abs(other.norm_squared() - 1) < 10 * ATOL[precision]
+    assert not other.same_as(sv)
+    assert not StateVector(2).same_as(StateVector(3))
+
+
+def test_collapse_onto_impossible_outcome_is_an_internal_error():
+    from qsim import InternalError
+
+    with pytest.raises(InternalError, match="please report"):
+        StateVector(1).collapse(0, 1, 0.0)
+
+
+def test_sample_distribution():
+    rng = np.random.default_rng(3)
+    psi = random_state(4, rng)
+    psi[[2, 9]] = 0
+    psi /= np.linalg.norm(psi)
+    sv = _sv(psi)
+    shots = 40000
+    s = sv.sample(shots, np.random.default_rng(0))
+    counts = np.bincount(s, minlength=16)
+    p = np.abs(psi) ** 2
+    assert counts[2] == counts[9] == 0
+    chi2 = np.sum((counts - shots * p)[p > 0] ** 2 / (shots * p[p > 0]))
+    assert chi2 < 37.7  # 99.9% quantile, 13 dof
+    np.testing.assert_array_equal(s, sv.sample(shots, np.random.default_rng(0)))
+
+
+def test_apply_all_and_rotate_for_sampling(make_random_state):
+    psi = make_random_state(3)
+    sv = _sv(psi)
+    u1, u2 = random_unitary(1, np.random.default_rng(1)), random_unitary(2, np.random.default_rng(2))
+    sv.apply_all([((2,), u1, (), ()), ((0, 2), u2, (1,), (0,))])
+    want = full_operator(3, [0, 2], u2, [1], [0]) @ full_operator(3, [2], u1) @ psi
+    assert_close(sv.state_vector(), want, 1e-13)
+    sv.rotate_for_sampling([((1,), u1, (), ())])
+    assert_close(sv.state_vector(), full_operator(3, [1], u1) @ want, 1e-13)
+
+
+def test_fusion_is_exact_and_keeps_order(make_random_state):
+    rng = np.random.default_rng(5)
+    items = []
+    for _ in range(30):
+        kind = rng.integers(4)
+        q = [int(x) for x in rng.permutation(4)]
+        if kind == 0:
+            items.append(((q[0],), random_unitary(1, rng), (), ()))
+        elif kind == 1:
+            items.append(((q[0], q[1]), random_unitary(2, rng), (), ()))
+        elif kind == 2:
+            items.append(((q[0],), random_unitary(1, rng), (q[1],), (int(rng.integers(2)),)))
+        else:
+            items.append(((q[0], q[1]), random_unitary(2, rng), (q[2],), (1,)))
+    psi = make_random_state(4)
+    for absorb in (True, False):
+        fused = fuse(items, absorb_into_two_qubit=absorb)
+        assert len(fused) < len(items)
+        a, b = _sv(psi), _sv(psi)
+        a.apply_all(items)
+        b.apply_all(fused)
+        assert_close(a.state_vector(), b.state_vector(), 1e-12)
+
+
+def test_memory_checks():
+    assert state_bytes(10, np.complex128) == 16 << 10
+    with pytest.raises(ResourceError, match="60-qubit state vector in complex128 needs"):
+        StateVector(60)
+    with pytest.raises(ResourceError):
+        check_fits(50, np.complex64)
+    assert 0 <= max_qubits(np.complex64) - max_qubits(np.complex128) <= 2  # memory may move between calls
+    with pytest.raises(ValidationError, match="precision 'half'"):
+        StateVector(2, "half")
+    with pytest.raises(ValidationError, match="negative"):
+        StateVector(-1)
