@@ -18,6 +18,8 @@ Names say the shape: ``apply_<what>[_<arity>]``.  Called only by ``qsim.state.ap
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 from numba import njit, prange
 
@@ -38,33 +40,78 @@ def _chunks(count):
     return min(count, 1024)
 
 
+# Amplitudes (or pairs) per parallel task.  Each task works on contiguous runs of this length at
+# most, so LLVM sees simple unit-stride inner loops and the two threads stream through separate
+# halves of the state; 2048 complex128 pairs = 64 KiB, large enough that a task costs far more
+# than its scheduling.
+_TILE = 2048
+
+
+@njit(inline="always", **{k: v for k, v in _OPTS.items() if k != "error_model"})
+def _run_layout(count, fixed):
+    """For a loop over ``count`` base indices with ``fixed`` bits pinned: ``run`` = length of the
+    contiguous stretches (the free bits below the lowest fixed bit, capped at ``_TILE``), ``per`` =
+    base indices per task (a multiple of ``run``) and the number of tasks.  All powers of two."""
+    run = np.int64(1) << fixed[0] if fixed.shape[0] else count
+    if run > _TILE:
+        run = np.int64(_TILE)
+    per = run if run > _TILE else np.int64(_TILE)
+    if per > count:
+        per = count
+    return run, per, count // per
+
+
 # --------------------------------------------------------------------------- dense 1-qubit
 @njit(parallel=True, **_OPTS)
 def apply_dense_1(state, bit, m00, m01, m10, m11):
-    """Uncontrolled 2x2 matrix on ``bit``: the hot path of every circuit."""
+    """Uncontrolled 2x2 matrix on ``bit``: the hot path of every circuit.
+
+    One flat parallel loop over tasks (never a ``prange`` under a serial loop).  For ``bit >= 3`` a
+    task is a contiguous run of up to ``_TILE`` pairs ``(i, i + 2^bit)``; for bits 0-2, whose pairs
+    sit inside 2-, 4- or 8-amplitude blocks, a task is a stretch of whole blocks, each block's
+    pairs written out so the inner loop has unit stride and no trip count of 1 or 2."""
     half = np.int64(1) << bit
-    blocks = state.shape[0] >> (bit + 1)
-    if blocks >= 64:
-        for blk in prange(blocks):
-            base = blk * 2 * half
-            for j in range(half):
-                i0 = base + j
-                i1 = i0 + half
-                a = state[i0]
-                b = state[i1]
-                state[i0] = m00 * a + m01 * b
-                state[i1] = m10 * a + m11 * b
-    else:
-        # Few, large blocks (a high bit): parallelise inside each block instead.
-        for blk in range(blocks):
-            base = blk * 2 * half
-            for j in prange(half):
-                i0 = base + j
-                i1 = i0 + half
-                a = state[i0]
-                b = state[i1]
-                state[i0] = m00 * a + m01 * b
-                state[i1] = m10 * a + m11 * b
+    npairs = state.shape[0] >> 1
+    if half >= 8:
+        run = half if half < _TILE else np.int64(_TILE)
+        for t in prange(npairs // run):
+            p = t * run
+            i0 = ((p >> bit) << (bit + 1)) | (p & (half - 1))
+            for i in range(i0, i0 + run):
+                a = state[i]
+                b = state[i + half]
+                state[i] = m00 * a + m01 * b
+                state[i + half] = m10 * a + m11 * b
+        return
+    size = 2 * half                       # amplitudes per block: 2, 4 or 8
+    per = np.int64(_TILE) * 2             # amplitudes per task
+    if per > state.shape[0]:
+        per = state.shape[0]
+    for t in prange(state.shape[0] // per):
+        lo = t * per
+        if half == 1:
+            for i in range(lo, lo + per, 2):
+                a = state[i]
+                b = state[i + 1]
+                state[i] = m00 * a + m01 * b
+                state[i + 1] = m10 * a + m11 * b
+        elif half == 2:
+            for i in range(lo, lo + per, 4):
+                a0 = state[i]
+                a1 = state[i + 1]
+                b0 = state[i + 2]
+                b1 = state[i + 3]
+                state[i] = m00 * a0 + m01 * b0
+                state[i + 1] = m00 * a1 + m01 * b1
+                state[i + 2] = m10 * a0 + m11 * b0
+                state[i + 3] = m10 * a1 + m11 * b1
+        else:
+            for i in range(lo, lo + per, size):
+                for j in range(i, i + 4):
+                    a = state[j]
+                    b = state[j + 4]
+                    state[j] = m00 * a + m01 * b
+                    state[j + 4] = m10 * a + m11 * b
 
 
 @njit(parallel=True, **_OPTS)
@@ -72,53 +119,79 @@ def apply_dense_1_ctrl(state, bit, m00, m01, m10, m11, fixed, cval):
     """2x2 matrix on ``bit`` for the amplitudes whose control bits equal ``cval``."""
     count = state.shape[0] >> fixed.shape[0]
     half = np.int64(1) << bit
-    for i in prange(count):
-        i0 = _insert_zeros(np.int64(i), fixed) | cval
-        i1 = i0 | half
-        a = state[i0]
-        b = state[i1]
-        state[i0] = m00 * a + m01 * b
-        state[i1] = m10 * a + m11 * b
+    run, per, ntasks = _run_layout(count, fixed)
+    for t in prange(ntasks):
+        for r in range(t * per, (t + 1) * per, run):
+            i0 = _insert_zeros(r, fixed) | cval
+            for i in range(i0, i0 + run):
+                a = state[i]
+                b = state[i + half]
+                state[i] = m00 * a + m01 * b
+                state[i + half] = m10 * a + m11 * b
+
+
+@njit(parallel=True, **_OPTS)
+def apply_diagonal_1(state, bit, d0, d1, fixed, cval):
+    """diag(d0, d1) on ``bit`` (rz, phaseshift with both entries != 1, their controlled forms);
+    ``fixed`` holds the target and the controls, as for ``apply_dense_1_ctrl``."""
+    count = state.shape[0] >> fixed.shape[0]
+    half = np.int64(1) << bit
+    run, per, ntasks = _run_layout(count, fixed)
+    for t in prange(ntasks):
+        for r in range(t * per, (t + 1) * per, run):
+            i0 = _insert_zeros(r, fixed) | cval
+            for i in range(i0, i0 + run):
+                state[i] *= d0
+                state[i + half] *= d1
 
 
 # --------------------------------------------------------------------------- dense 2-qubit
 @njit(parallel=True, **_OPTS)
 def apply_dense_2(state, mat, offsets, fixed, cval):
-    """4x4 matrix on two target bits (``offsets`` has 4 entries), with optional controls."""
+    """4x4 matrix on two target bits (``offsets`` has 4 entries), with optional controls.  The 16
+    entries are read into locals once: in the loop LLVM could not prove they don't alias ``state``."""
     count = state.shape[0] >> fixed.shape[0]
-    o0, o1, o2, o3 = offsets[0], offsets[1], offsets[2], offsets[3]
-    for i in prange(count):
-        base = _insert_zeros(np.int64(i), fixed) | cval
-        a0 = state[base | o0]
-        a1 = state[base | o1]
-        a2 = state[base | o2]
-        a3 = state[base | o3]
-        state[base | o0] = mat[0, 0] * a0 + mat[0, 1] * a1 + mat[0, 2] * a2 + mat[0, 3] * a3
-        state[base | o1] = mat[1, 0] * a0 + mat[1, 1] * a1 + mat[1, 2] * a2 + mat[1, 3] * a3
-        state[base | o2] = mat[2, 0] * a0 + mat[2, 1] * a1 + mat[2, 2] * a2 + mat[2, 3] * a3
-        state[base | o3] = mat[3, 0] * a0 + mat[3, 1] * a1 + mat[3, 2] * a2 + mat[3, 3] * a3
+    o1, o2, o3 = offsets[1], offsets[2], offsets[3]
+    o0 = offsets[0]
+    m00, m01, m02, m03 = mat[0, 0], mat[0, 1], mat[0, 2], mat[0, 3]
+    m10, m11, m12, m13 = mat[1, 0], mat[1, 1], mat[1, 2], mat[1, 3]
+    m20, m21, m22, m23 = mat[2, 0], mat[2, 1], mat[2, 2], mat[2, 3]
+    m30, m31, m32, m33 = mat[3, 0], mat[3, 1], mat[3, 2], mat[3, 3]
+    run, per, ntasks = _run_layout(count, fixed)
+    for t in prange(ntasks):
+        for r in range(t * per, (t + 1) * per, run):
+            b0 = (_insert_zeros(r, fixed) | cval) + o0
+            for i in range(b0, b0 + run):
+                a0 = state[i]
+                a1 = state[i + o1]
+                a2 = state[i + o2]
+                a3 = state[i + o3]
+                state[i] = m00 * a0 + m01 * a1 + m02 * a2 + m03 * a3
+                state[i + o1] = m10 * a0 + m11 * a1 + m12 * a2 + m13 * a3
+                state[i + o2] = m20 * a0 + m21 * a1 + m22 * a2 + m23 * a3
+                state[i + o3] = m30 * a0 + m31 * a1 + m32 * a2 + m33 * a3
 
 
 # --------------------------------------------------------------------------- dense k-qubit
 @njit(parallel=True, **_OPTS)
 def apply_dense_k(state, mat, offsets, fixed, cval):
-    """2^k x 2^k matrix on k target bits, any k; scratch of 2 x 2^k amplitudes per chunk."""
+    """2^k x 2^k matrix on k target bits, any k; scratch of 2 x 2^k amplitudes per task."""
     count = state.shape[0] >> fixed.shape[0]
     dim = offsets.shape[0]
-    nchunks = min(count, 1024)
-    for c in prange(nchunks):
-        lo = c * count // nchunks
-        hi = (c + 1) * count // nchunks
+    run, per, ntasks = _run_layout(count, fixed)
+    for t in prange(ntasks):
         vin = np.empty(dim, dtype=state.dtype)
-        for i in range(lo, hi):
-            base = _insert_zeros(np.int64(i), fixed) | cval
-            for a in range(dim):
-                vin[a] = state[base | offsets[a]]
-            for a in range(dim):
-                acc = mat[a, 0] * vin[0]
-                for b in range(1, dim):
-                    acc += mat[a, b] * vin[b]
-                state[base | offsets[a]] = acc
+        m = mat.copy()
+        for r in range(t * per, (t + 1) * per, run):
+            b0 = _insert_zeros(r, fixed) | cval
+            for base in range(b0, b0 + run):
+                for a in range(dim):
+                    vin[a] = state[base + offsets[a]]
+                for a in range(dim):
+                    acc = m[a, 0] * vin[0]
+                    for b in range(1, dim):
+                        acc += m[a, b] * vin[b]
+                    state[base + offsets[a]] = acc
 
 
 # --------------------------------------------------------------------------- diagonal
@@ -140,9 +213,12 @@ def apply_phase(state, phase, fixed, cval):
     """Multiply by ``phase`` the amplitudes whose ``fixed`` bits equal ``cval`` (cz, s, t,
     cphaseshift, controlled gphase...): touches 1/2^len(fixed) of the state."""
     count = state.shape[0] >> fixed.shape[0]
-    for i in prange(count):
-        idx = _insert_zeros(np.int64(i), fixed) | cval
-        state[idx] *= phase
+    run, per, ntasks = _run_layout(count, fixed)
+    for t in prange(ntasks):
+        for r in range(t * per, (t + 1) * per, run):
+            i0 = _insert_zeros(r, fixed) | cval
+            for i in range(i0, i0 + run):
+                state[i] *= phase
 
 
 @njit(parallel=True, **_OPTS)
@@ -157,12 +233,14 @@ def apply_x(state, bit, fixed, cval):
     """Swap the amplitude pairs that differ in ``bit`` (x, cnot, ccnot, mcx): no arithmetic."""
     count = state.shape[0] >> fixed.shape[0]
     half = np.int64(1) << bit
-    for i in prange(count):
-        i0 = _insert_zeros(np.int64(i), fixed) | cval
-        i1 = i0 | half
-        tmp = state[i0]
-        state[i0] = state[i1]
-        state[i1] = tmp
+    run, per, ntasks = _run_layout(count, fixed)
+    for t in prange(ntasks):
+        for r in range(t * per, (t + 1) * per, run):
+            i0 = _insert_zeros(r, fixed) | cval
+            for i in range(i0, i0 + run):
+                tmp = state[i]
+                state[i] = state[i + half]
+                state[i + half] = tmp
 
 
 @njit(parallel=True, **_OPTS)
@@ -171,32 +249,32 @@ def apply_swap(state, bit_a, bit_b, fixed, cval):
     count = state.shape[0] >> fixed.shape[0]
     ma = np.int64(1) << bit_a
     mb = np.int64(1) << bit_b
-    for i in prange(count):
-        base = _insert_zeros(np.int64(i), fixed) | cval
-        i01 = base | mb
-        i10 = base | ma
-        tmp = state[i01]
-        state[i01] = state[i10]
-        state[i10] = tmp
+    run, per, ntasks = _run_layout(count, fixed)
+    for t in prange(ntasks):
+        for r in range(t * per, (t + 1) * per, run):
+            i0 = _insert_zeros(r, fixed) | cval
+            for i in range(i0, i0 + run):
+                tmp = state[i + mb]
+                state[i + mb] = state[i + ma]
+                state[i + ma] = tmp
 
 
 @njit(parallel=True, **_OPTS)
 def apply_monomial(state, perm, phases, offsets, fixed, cval):
     """A matrix with one non-zero per row: ``new[a] = phases[a] * old[perm[a]]`` within each block
-    (y, iswap, pswap, gpi, ...).  Scratch of 2^k amplitudes per chunk."""
+    (y, iswap, pswap, gpi, ...).  Scratch of 2^k amplitudes per task."""
     count = state.shape[0] >> fixed.shape[0]
     dim = offsets.shape[0]
-    nchunks = min(count, 1024)
-    for c in prange(nchunks):
-        lo = c * count // nchunks
-        hi = (c + 1) * count // nchunks
+    run, per, ntasks = _run_layout(count, fixed)
+    for t in prange(ntasks):
         vin = np.empty(dim, dtype=state.dtype)
-        for i in range(lo, hi):
-            base = _insert_zeros(np.int64(i), fixed) | cval
-            for a in range(dim):
-                vin[a] = state[base | offsets[a]]
-            for a in range(dim):
-                state[base | offsets[a]] = phases[a] * vin[perm[a]]
+        for r in range(t * per, (t + 1) * per, run):
+            b0 = _insert_zeros(r, fixed) | cval
+            for base in range(b0, b0 + run):
+                for a in range(dim):
+                    vin[a] = state[base + offsets[a]]
+                for a in range(dim):
+                    state[base + offsets[a]] = phases[a] * vin[perm[a]]
 
 
 # --------------------------------------------------------------------------- measurement
@@ -210,3 +288,35 @@ def project(state, bit, outcome, factor):
             state[i] *= factor
         else:
             state[i] = 0
+
+
+# --------------------------------------------------------------------------- serial twins
+# The same bodies compiled without ``parallel``: ``prange`` is then a plain ``range``.  For a small
+# state a parallel region costs more than the work (a few microseconds of fork/join on a quiet
+# machine; milliseconds when another process holds the second core and the region must wait for
+# it), so ``qsim.state.apply`` calls these below ``PARALLEL_MIN_AMPLITUDES``.
+PARALLEL_MIN_AMPLITUDES = 1 << 15
+
+
+def _serial(kernel):
+    # A renamed copy of the Python function, so that Numba's on-disk cache (keyed by qualified name
+    # and line, not by the ``parallel`` flag) keeps the serial and parallel builds apart.
+    f = kernel.py_func
+    code = f.__code__.replace(co_name=f.__name__ + "_serial", co_qualname=f.__qualname__ + "_serial")
+    twin = types.FunctionType(code, f.__globals__, code.co_name, f.__defaults__, f.__closure__)
+    twin.__qualname__ = code.co_qualname
+    twin.__doc__ = f"Serial build of ``{f.__name__}`` (same body; ``prange`` runs as ``range``)."
+    return njit(**_OPTS)(twin)
+
+
+apply_dense_1_serial = _serial(apply_dense_1)
+apply_dense_1_ctrl_serial = _serial(apply_dense_1_ctrl)
+apply_diagonal_1_serial = _serial(apply_diagonal_1)
+apply_dense_2_serial = _serial(apply_dense_2)
+apply_dense_k_serial = _serial(apply_dense_k)
+apply_diagonal_serial = _serial(apply_diagonal)
+apply_phase_serial = _serial(apply_phase)
+scale_serial = _serial(scale)
+apply_x_serial = _serial(apply_x)
+apply_swap_serial = _serial(apply_swap)
+apply_monomial_serial = _serial(apply_monomial)

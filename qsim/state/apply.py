@@ -15,6 +15,8 @@ fused gate still gets the cheapest kernel that is exact for it:
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from qsim.kernels import gates as K
@@ -24,8 +26,8 @@ _X = np.array([[0, 1], [1, 0]])
 _SWAP_PERM = np.array([0, 2, 1, 3])
 
 
-def _offsets(target_bits) -> np.ndarray:
-    """offsets[a] for big-endian matrix index a over ``target_bits``."""
+@lru_cache(maxsize=4096)
+def _offsets_cached(target_bits: tuple) -> np.ndarray:
     k = len(target_bits)
     out = np.zeros(1 << k, dtype=np.int64)
     for j, b in enumerate(target_bits):
@@ -34,8 +36,19 @@ def _offsets(target_bits) -> np.ndarray:
     return out
 
 
+def _offsets(target_bits) -> np.ndarray:
+    """offsets[a] for big-endian matrix index a over ``target_bits`` (cached, read-only)."""
+    return _offsets_cached(tuple(int(b) for b in target_bits))
+
+
+@lru_cache(maxsize=4096)
+def _fixed_cached(bits: tuple) -> np.ndarray:
+    out = np.array(sorted(bits), dtype=np.int64)
+    return out
+
+
 def _fixed(bits) -> np.ndarray:
-    return np.array(sorted(bits), dtype=np.int64) if bits else _EMPTY
+    return _fixed_cached(tuple(int(b) for b in bits)) if bits else _EMPTY
 
 
 def _extract_controls(matrix: np.ndarray, targets: list[int], controls: list[int], values: list[int]):
@@ -67,6 +80,15 @@ def _extract_controls(matrix: np.ndarray, targets: list[int], controls: list[int
     return matrix, targets, controls, values
 
 
+def _kernel(name: str, array: np.ndarray):
+    """The kernel ``name`` from ``qsim.kernels.gates``: its serial build for a small state (no
+    parallel region to pay for), else the parallel one.  Looked up at call time, so tests can
+    substitute plain-Python kernels on the module."""
+    if array.shape[0] < K.PARALLEL_MIN_AMPLITUDES:
+        name += "_serial"
+    return getattr(K, name)
+
+
 def apply_unitary(array: np.ndarray, target_bits, matrix: np.ndarray, control_bits=(), control_values=()) -> None:
     """Apply ``matrix`` (big-endian over ``target_bits``) to ``array`` where every control bit has
     its control value.  ``array`` is modified in place."""
@@ -74,6 +96,11 @@ def apply_unitary(array: np.ndarray, target_bits, matrix: np.ndarray, control_bi
     controls = [int(b) for b in control_bits]
     values = [int(v) for v in control_values]
     matrix = np.asarray(matrix)
+    if targets and matrix.size > 1 and np.count_nonzero(matrix) == matrix.size:
+        # No zero entry: no target acts as a control, not diagonal, not a permutation.  This is
+        # every fused block and rotation, so it skips the structure analysis below.
+        _apply_dense(array, targets, matrix, controls, values)
+        return
     if targets:
         matrix, targets, controls, values = _extract_controls(matrix, targets, controls, values)
     dtype = array.dtype
@@ -91,19 +118,23 @@ def apply_unitary(array: np.ndarray, target_bits, matrix: np.ndarray, control_bi
         if k == 0 or np.all(diag == diag[0]):
             phase = dtype.type(diag[0])
             if not controls:
-                K.scale(array, phase)
+                _kernel("scale", array)(array, phase)
             else:
-                K.apply_phase(array, phase, _fixed(controls), np.int64(cval))
+                _kernel("apply_phase", array)(array, phase, _fixed(controls), np.int64(cval))
             return
         if len(not_one) == 1:
             a = int(not_one[0])
             corner = cval
             for j, b in enumerate(targets):
                 corner |= ((a >> (k - 1 - j)) & 1) << b
-            K.apply_phase(array, dtype.type(diag[a]), _fixed(controls + targets), np.int64(corner))
+            _kernel("apply_phase", array)(array, dtype.type(diag[a]), _fixed(controls + targets), np.int64(corner))
             return
-        K.apply_diagonal(array, diag.astype(dtype), np.array(targets, dtype=np.int64), _fixed(controls),
-                         np.int64(cval))
+        if k == 1:
+            _kernel("apply_diagonal_1", array)(array, np.int64(targets[0]), dtype.type(diag[0]),
+                                               dtype.type(diag[1]), _fixed(controls + targets), np.int64(cval))
+            return
+        _kernel("apply_diagonal", array)(array, diag.astype(dtype), np.array(targets, dtype=np.int64),
+                                         _fixed(controls), np.int64(cval))
         return
     fixed = _fixed(controls + targets)
     nz_rows = np.count_nonzero(matrix, axis=1)
@@ -113,22 +144,31 @@ def apply_unitary(array: np.ndarray, target_bits, matrix: np.ndarray, control_bi
         phases = matrix[np.arange(dim), perm]
         if np.all(phases == 1):
             if k == 1:
-                K.apply_x(array, np.int64(targets[0]), fixed, np.int64(cval))
+                _kernel("apply_x", array)(array, np.int64(targets[0]), fixed, np.int64(cval))
                 return
             if k == 2 and np.array_equal(perm, _SWAP_PERM):
-                K.apply_swap(array, np.int64(targets[0]), np.int64(targets[1]), fixed, np.int64(cval))
+                _kernel("apply_swap", array)(array, np.int64(targets[0]), np.int64(targets[1]), fixed,
+                                             np.int64(cval))
                 return
-        K.apply_monomial(array, perm.astype(np.int64), phases.astype(dtype), _offsets(targets), fixed,
-                         np.int64(cval))
+        _kernel("apply_monomial", array)(array, perm.astype(np.int64), phases.astype(dtype), _offsets(targets),
+                                         fixed, np.int64(cval))
         return
-    m = matrix.astype(dtype)
+    _apply_dense(array, targets, matrix, controls, values)
+
+
+def _apply_dense(array, targets, matrix, controls, values):
+    cval = 0
+    for b, v in zip(controls, values):
+        cval |= v << b
+    k = len(targets)
+    m = matrix.astype(array.dtype)
     if k == 1:
         if not controls:
-            K.apply_dense_1(array, np.int64(targets[0]), m[0, 0], m[0, 1], m[1, 0], m[1, 1])
+            _kernel("apply_dense_1", array)(array, np.int64(targets[0]), m[0, 0], m[0, 1], m[1, 0], m[1, 1])
         else:
-            K.apply_dense_1_ctrl(array, np.int64(targets[0]), m[0, 0], m[0, 1], m[1, 0], m[1, 1], fixed,
-                                 np.int64(cval))
+            _kernel("apply_dense_1_ctrl", array)(array, np.int64(targets[0]), m[0, 0], m[0, 1], m[1, 0], m[1, 1],
+                                                 _fixed(controls + targets), np.int64(cval))
     elif k == 2:
-        K.apply_dense_2(array, m, _offsets(targets), fixed, np.int64(cval))
+        _kernel("apply_dense_2", array)(array, m, _offsets(targets), _fixed(controls + targets), np.int64(cval))
     else:
-        K.apply_dense_k(array, m, _offsets(targets), fixed, np.int64(cval))
+        _kernel("apply_dense_k", array)(array, m, _offsets(targets), _fixed(controls + targets), np.int64(cval))
