@@ -385,3 +385,17 @@ def test_device_run_under_mpi_is_spmd(comm, monkeypatch):
     local = qsim.device("local:qsim/statevector", comm=None).run(
         src.replace("#pragma braket result probability\n", ""), shots=100, seed=3).result()
     np.testing.assert_array_equal(sampled.measurements, local.measurements)
+
+
+def test_single_precision(comm, rng, monkeypatch):
+    from qsim.distributed import DistributedRuntime
+
+    monkeypatch.setenv("QSIM_MIN_DISTRIBUTED_QUBITS", "0")
+    rt = DistributedRuntime(comm, "single")
+    n = 6
+    c = random_circuit(rng, n, 25)
+    add_exact_results(c, rng, n)
+    dist = execute(c, 0, rt.state_factory(c), absorb_into_two_qubit=False)
+    single = execute(c, 0, lambda k: StateVector(k, "single"), absorb_into_two_qubit=False)
+    assert_same_values(dist, single, comm, tol=2e-5)
+    assert meta(dist)["precision"] == "single"
