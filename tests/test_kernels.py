@@ -84,16 +84,33 @@ def test_apply_dense_1(f, state, dtype):
         assert_close(s, _expected(state, [bit], u), TOL[dtype], f"bit {bit}")
 
 
-@pytest.mark.parametrize("bits", [8, 9])
-def test_apply_dense_1_both_sides_of_block_threshold(bits):
-    """Low bits have >= 64 blocks (parallel over blocks), high bits few (parallel inside a block)."""
+def _one_qubit_reference(psi, bit, u):
+    """u on bit position ``bit`` by a reshape: axis 1 of (high, 2, low) is that bit."""
+    t = psi.reshape(-1, 2, 1 << bit)
+    return np.einsum("ab,hbl->hal", u, t).reshape(-1)
+
+
+@pytest.mark.parametrize("f", _both(KG.apply_dense_1))
+def test_apply_dense_1_several_tasks_every_bit(f):
+    """13 bits: the unrolled low-bit paths (bits 0-2) and the tiled path (bit >= 3, runs shorter and
+    longer than a tile) each with more than one task."""
+    bits = 13
     rng = np.random.default_rng(bits)
     psi = random_state(bits, rng)
     u = random_unitary(1, rng)
     for bit in range(bits):
         s = psi.copy()
-        KG.apply_dense_1(s, np.int64(bit), u[0, 0], u[0, 1], u[1, 0], u[1, 1])
-        assert_close(s, _expected(psi, [bit], u, n=bits), 1e-12, f"bit {bit}")
+        f(s, np.int64(bit), u[0, 0], u[0, 1], u[1, 0], u[1, 1])
+        assert_close(s, _one_qubit_reference(psi, bit, u), 1e-12, f"bit {bit}")
+
+
+@pytest.mark.parametrize("f", _both(KG.apply_diagonal_1))
+def test_apply_diagonal_1(f, state, dtype):
+    d0, d1 = dtype(np.exp(0.3j)), dtype(np.exp(-1.1j))
+    for t, cb, cv in _cases(1):
+        s = state.copy()
+        f(s, np.int64(t[0]), d0, d1, _sorted(cb + t), _cval(cb, cv))
+        assert_close(s, _expected(state, t, np.diag([d0, d1]), cb, cv), TOL[dtype], f"{t} {cb} {cv}")
 
 
 @pytest.mark.parametrize("f", _both(KG.apply_dense_1_ctrl))
