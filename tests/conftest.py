@@ -14,9 +14,6 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from oracle import random_state, random_unitary  # noqa: E402
 
-# Tolerances of a comparison with the dense oracle, by precision.
-ATOL = {"double": 1e-10, "single": 2e-5}
-
 
 @pytest.fixture
 def rng(request):
@@ -40,11 +37,3 @@ def make_random_unitary(rng):
 def precision(request):
     return request.param
 
-
-def qasm_available() -> bool:
-    """True once the OpenQASM front end (``qsim.qasm.parse``) has landed."""
-    try:
-        import qsim.qasm as q
-    except ImportError:
-        return False
-    return hasattr(q, "parse")

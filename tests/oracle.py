@@ -22,6 +22,9 @@ import math
 
 import numpy as np
 
+# Tolerances of a comparison with the oracle, by qsim precision.
+ATOL = {"double": 1e-10, "single": 2e-5}
+
 # ----------------------------------------------------------------------------- building blocks
 I2 = np.eye(2, dtype=complex)
 PX = np.array([[0, 1], [1, 0]], dtype=complex)

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import ATOL
+from oracle import ATOL
 from oracle import GATES as ORACLE_GATES
 from oracle import assert_close, full_operator, op_matrix, random_state, random_unitary, unitary_power
 from qsim.circuit import gates as qgates

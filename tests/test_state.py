@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from conftest import ATOL
+from oracle import ATOL
 from oracle import assert_close, full_operator, marginal, observable_matrix, partial_trace, random_state, \
     random_unitary
 from qsim import ResourceError, ValidationError
