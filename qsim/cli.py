@@ -135,8 +135,15 @@ def _cmd_info(args) -> int:
     return 0
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``qsim: error: ...``) and exit code 2."""
+
+    def error(self, message):
+        self.exit(EXIT_USER, f"qsim: error: {self.prog}: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m qsim", description="qsim: embedded state-vector simulator")
+    parser = _OneLineParser(prog="python -m qsim", description="qsim: embedded state-vector simulator")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run an OpenQASM 3 program and print the result JSON")
     run.add_argument("program", help="path of an OpenQASM 3 file")

@@ -126,8 +126,6 @@ def test_bad_input_gives_one_line_subprocess(programs, args, match):
     assert match in line
 
 
-@pytest.mark.xfail(strict=True, reason="argparse prints a multi-line usage block for malformed options "
-                                       "(qsim/cli.py, not fixed here)")
 def test_argparse_errors_are_one_line(programs):
     _assert_one_error_line(qsim_cli("run", programs / "bell.qasm", "--shots", "abc"))
 

@@ -126,8 +126,9 @@ class StateVector:
         draws = np.sort(rng.random(shots))
         nchunks = int(min(max(1, self.array.shape[0] >> 12), 4096))
         weights = KM.chunk_weights(self.array, nchunks)
-        total = weights.sum()
-        starts = np.concatenate(([0.0], np.cumsum(weights)[:-1]))
+        ends = np.cumsum(weights)
+        total = ends[-1]  # the same running sum as the chunk starts, so no draw lands past the last mass
+        starts = np.concatenate(([0.0], ends[:-1]))
         out = np.empty(shots, dtype=np.int64)
         KM.sample_sorted(self.array, weights, starts, draws * total, out)
         return out
