@@ -18,15 +18,17 @@ Names say the shape: ``apply_<what>[_<arity>]``.  Called only by ``qsim.state.ap
 
 from __future__ import annotations
 
+import os
 import types
 
 import numpy as np
 from numba import njit, prange
+from numba.extending import register_jitable
 
 _OPTS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
 
-@njit(inline="always", **{k: v for k, v in _OPTS.items() if k != "error_model"})
+@register_jitable(inline="always")
 def _insert_zeros(i, fixed):
     """Spread ``i`` over the bit positions not in ``fixed`` (ascending), leaving those bits 0."""
     for k in range(fixed.shape[0]):
@@ -47,7 +49,7 @@ def _chunks(count):
 _TILE = 2048
 
 
-@njit(inline="always", **{k: v for k, v in _OPTS.items() if k != "error_model"})
+@register_jitable(inline="always")
 def _run_layout(count, fixed):
     """For a loop over ``count`` base indices with ``fixed`` bits pinned: ``run`` = length of the
     contiguous stretches (the free bits below the lowest fixed bit, capped at ``_TILE``), ``per`` =
@@ -294,8 +296,29 @@ def project(state, bit, outcome, factor):
 # The same bodies compiled without ``parallel``: ``prange`` is then a plain ``range``.  For a small
 # state a parallel region costs more than the work (a few microseconds of fork/join on a quiet
 # machine; milliseconds when another process holds the second core and the region must wait for
-# it), so ``qsim.state.apply`` calls these below ``PARALLEL_MIN_AMPLITUDES``.
+# it), so ``qsim.state.apply`` calls these below ``PARALLEL_MIN_AMPLITUDES``.  Up to
+# ``PYTHON_MAX_AMPLITUDES`` it runs the kernels' plain-Python bodies (``.py_func``; the helpers are
+# ``register_jitable``, so they run as Python too): a few dozen amplitudes take microseconds, far
+# less than loading compiled kernels from the cache in a fresh process (about a second).
+#
+# The plain-Python path is for a single process's cold start only.  An MPI rank (detected from the
+# launcher's environment, as ``qsim.device.launched_under_mpi`` does, without importing mpi4py) has
+# paid seconds for ``mpirun`` already, and its shards of a small test state would otherwise never
+# exercise the compiled kernels the other ranks share through the cache.
 PARALLEL_MIN_AMPLITUDES = 1 << 15
+
+
+def _is_mpi_rank() -> bool:
+    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "PMIX_SIZE"):
+        try:
+            if int(os.environ.get(var, "1")) > 1:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+PYTHON_MAX_AMPLITUDES = 0 if _is_mpi_rank() else 1 << 5
 
 
 def _serial(kernel):

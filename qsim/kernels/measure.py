@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+from numba.extending import register_jitable
 
-from qsim.kernels.gates import _OPTS, _insert_zeros
+from qsim.kernels.gates import _OPTS, PARALLEL_MIN_AMPLITUDES, PYTHON_MAX_AMPLITUDES, _insert_zeros, _serial
 
 _MAX_PRIVATE_BINS = 1 << 12
 
@@ -79,15 +80,54 @@ def marginal_large(state, offsets, rest, out):
         out[a] += total
 
 
+@register_jitable(inline="always")
+def _parity(x):
+    """1 if ``x`` (non-negative) has an odd number of set bits, else 0: no data-dependent branch."""
+    x ^= x >> 32
+    x ^= x >> 16
+    x ^= x >> 8
+    x ^= x >> 4
+    x ^= x >> 2
+    x ^= x >> 1
+    return x & 1
+
+
 @njit(parallel=True, **_OPTS)
 def expectation_sum(state, xmask, zmask, yphase, dense, offsets, fixed):
     """Local sum for <psi| P (x) D |psi>: ``P`` a Pauli string given by masks (``xmask`` flips,
     ``zmask`` signs from Z and Y qubits, ``yphase`` = i^(number of Y)), ``D`` a dense matrix on the
-    bits of ``offsets`` (``fixed`` = those bits sorted; empty D is [[1]]).  Returns a complex sum."""
+    bits of ``offsets`` (``fixed`` = those bits sorted; empty D is [[1]]).  Returns a complex sum.
+
+    A pure Pauli string (``D`` 1x1) takes a one-pass path: sum of sign(i) conj(psi[i ^ x]) psi[i],
+    real |psi[i]|^2 when nothing flips."""
     count = state.shape[0] >> fixed.shape[0]
     dim = offsets.shape[0]
     nchunks = min(count, 1024)
     partial = np.zeros(nchunks, dtype=np.complex128)
+    if dim == 1:
+        if xmask == 0:
+            for c in prange(nchunks):
+                lo = c * count // nchunks
+                hi = (c + 1) * count // nchunks
+                acc = 0.0
+                for i in range(lo, hi):
+                    v = state[i]
+                    p = np.float64(v.real) * v.real + np.float64(v.imag) * v.imag
+                    acc += p - 2.0 * p * _parity(i & zmask)
+                partial[c] = acc
+        else:
+            for c in prange(nchunks):
+                lo = c * count // nchunks
+                hi = (c + 1) * count // nchunks
+                acc = 0.0 + 0.0j
+                for i in range(lo, hi):
+                    v = np.conj(np.complex128(state[i ^ xmask])) * state[i]
+                    acc += v - 2.0 * v * _parity(i & zmask)
+                partial[c] = acc
+        total = 0.0 + 0.0j
+        for c in range(nchunks):
+            total += partial[c]
+        return total * np.complex128(dense[0, 0]) * yphase
     for c in prange(nchunks):
         lo = c * count // nchunks
         hi = (c + 1) * count // nchunks
@@ -95,12 +135,7 @@ def expectation_sum(state, xmask, zmask, yphase, dense, offsets, fixed):
         for i in range(lo, hi):
             base = _insert_zeros(np.int64(i), fixed)
             # sign from Z/Y on the Pauli qubits (disjoint from the dense bits)
-            parity = 0
-            z = base & zmask
-            while z:
-                z &= z - 1
-                parity ^= 1
-            sign = -1.0 if parity else 1.0
+            sign = 1.0 - 2.0 * _parity(base & zmask)
             flipped = base ^ xmask
             for b in range(dim):
                 amp = state[base | offsets[b]]
@@ -190,3 +225,38 @@ def sample_sorted(state, weights, chunk_start_mass, draws, out):
         while j < stop:
             out[j] = last_nonzero
             j += 1
+
+
+# --------------------------------------------------------------------------- size dispatch
+class _BySize:
+    """A reduction kernel that runs as plain Python on a tiny state (``gates.PYTHON_MAX_AMPLITUDES``),
+    its serial build below ``gates.PARALLEL_MIN_AMPLITUDES`` amplitudes and its parallel build otherwise (a parallel region
+    costs more than a small reduction, and waits for the second core when it is busy).  Same call
+    signature as the kernel; ``py_func`` is the plain-Python body, as on a Numba dispatcher."""
+
+    def __init__(self, kernel):
+        self.parallel = kernel
+        self.serial = _serial(kernel)
+        self.py_func = kernel.py_func
+        self.__name__ = kernel.py_func.__name__
+        self.__doc__ = kernel.py_func.__doc__
+
+    def __call__(self, state, *args):
+        if state.shape[0] <= PYTHON_MAX_AMPLITUDES:
+            return self.py_func(state, *args)
+        if state.shape[0] < PARALLEL_MIN_AMPLITUDES:
+            return self.serial(state, *args)
+        return self.parallel(state, *args)
+
+    def __repr__(self):
+        return f"<size-dispatched kernel {self.__name__}>"
+
+
+norm_squared = _BySize(norm_squared)
+prob_bit_one = _BySize(prob_bit_one)
+marginal_small = _BySize(marginal_small)
+marginal_large = _BySize(marginal_large)
+expectation_sum = _BySize(expectation_sum)
+reduced_density = _BySize(reduced_density)
+chunk_weights = _BySize(chunk_weights)
+sample_sorted = _BySize(sample_sorted)

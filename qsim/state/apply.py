@@ -52,38 +52,45 @@ def _fixed(bits) -> np.ndarray:
 
 
 def _extract_controls(matrix: np.ndarray, targets: list[int], controls: list[int], values: list[int]):
-    """Move targets on which ``matrix`` acts as a control into the control list."""
+    """Move targets on which ``matrix`` acts as a control into the control list.
+
+    Target ``j`` acts as a control with value ``val`` when the matrix, split on that bit's row and
+    column value, has zero off-diagonal blocks and the identity in the ``1 - val`` block; the
+    ``val`` block is then the matrix on the other targets.  Blocks are strided views (no copies),
+    and the cheap zero-block tests run first so a dense matrix is rejected quickly."""
     changed = True
     while changed and len(targets) > 0:
         changed = False
         k = len(targets)
-        m = matrix.reshape((2,) * (2 * k))
+        half = 1 << (k - 1)
         for j in range(k):
-            # axes: out bits 0..k-1, in bits k..2k-1; target j is out axis j, in axis k+j
+            hi, lo = 1 << j, 1 << (k - 1 - j)
+            m = matrix.reshape(hi, 2, lo, hi, 2, lo)  # (row high, row bit j, row low, col ...)
             for val in (1, 0):
                 other = 1 - val
-                blk_oo = np.take(np.take(m, other, axis=j), other, axis=k + j - 1)
-                blk_ov = np.take(np.take(m, other, axis=j), val, axis=k + j - 1)
-                blk_vo = np.take(np.take(m, val, axis=j), other, axis=k + j - 1)
-                dim = 1 << (k - 1)
-                if (np.array_equal(blk_oo.reshape(dim, dim), np.eye(dim)) and not blk_ov.any()
-                        and not blk_vo.any()):
-                    sub = np.take(np.take(m, val, axis=j), val, axis=k + j - 1).reshape(dim, dim)
-                    controls = controls + [targets[j]]
-                    values = values + [val]
-                    targets = targets[:j] + targets[j + 1:]
-                    matrix = sub
-                    changed = True
-                    break
+                if m[:, other, :, :, val, :].any() or m[:, val, :, :, other, :].any():
+                    continue
+                if not np.array_equal(m[:, other, :, :, other, :].reshape(half, half), np.eye(half)):
+                    continue
+                matrix = m[:, val, :, :, val, :].reshape(half, half)
+                controls = controls + [targets[j]]
+                values = values + [val]
+                targets = targets[:j] + targets[j + 1:]
+                changed = True
+                break
             if changed:
                 break
     return matrix, targets, controls, values
 
 
 def _kernel(name: str, array: np.ndarray):
-    """The kernel ``name`` from ``qsim.kernels.gates``: its serial build for a small state (no
-    parallel region to pay for), else the parallel one.  Looked up at call time, so tests can
-    substitute plain-Python kernels on the module."""
+    """The kernel ``name`` from ``qsim.kernels.gates``: its plain-Python body for a tiny state (no
+    compiled code to load), its serial build for a small one (no parallel region to pay for),
+    else the parallel one.  Looked up at call time, so tests can substitute plain-Python kernels
+    on the module."""
+    if array.shape[0] <= K.PYTHON_MAX_AMPLITUDES:
+        kernel = getattr(K, name)
+        return getattr(kernel, "py_func", kernel)
     if array.shape[0] < K.PARALLEL_MIN_AMPLITUDES:
         name += "_serial"
     return getattr(K, name)
@@ -96,9 +103,10 @@ def apply_unitary(array: np.ndarray, target_bits, matrix: np.ndarray, control_bi
     controls = [int(b) for b in control_bits]
     values = [int(v) for v in control_values]
     matrix = np.asarray(matrix)
-    if targets and matrix.size > 1 and np.count_nonzero(matrix) == matrix.size:
-        # No zero entry: no target acts as a control, not diagonal, not a permutation.  This is
-        # every fused block and rotation, so it skips the structure analysis below.
+    if targets and matrix.size > 2 and 2 * np.count_nonzero(matrix) > matrix.size:
+        # More than half the entries non-zero: no target can act as a control (that needs two zero
+        # off-diagonal blocks, half the matrix), and it is neither diagonal nor a permutation.
+        # Every rotation and fused block lands here and skips the structure analysis below.
         _apply_dense(array, targets, matrix, controls, values)
         return
     if targets:

@@ -56,8 +56,28 @@ def _later_uses(instructions):
     return qubits_after, bits_after
 
 
+_CONSTANT_MATRICES: dict = {}
+
+
 def _gate_items(op: GateOp):
-    return (op.targets, op.matrix(), op.controls, op.control_states)
+    """The (targets, matrix, controls, control_states) of a remapped gate.  Matrices of gates
+    without parameters (h, cnot, swap, powers of them...) are built once per process: a
+    variational loop lowers the same circuit many times."""
+    if op.params or op.unitary is not None:
+        return (op.targets, op.matrix(), op.controls, op.control_states)
+    key = (op.name, op.exponents)
+    m = _CONSTANT_MATRICES.get(key)
+    if m is None:
+        m = op.matrix()
+        m.flags.writeable = False
+        if len(_CONSTANT_MATRICES) < 4096:
+            _CONSTANT_MATRICES[key] = m
+    return (op.targets, m, op.controls, op.control_states)
+
+
+def _kron2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """np.kron for two 2x2 matrices, without its generic-shape overhead."""
+    return (a[:, None, :, None] * b[None, :, None, :]).reshape(4, 4)
 
 
 def fuse(items, absorb_into_two_qubit: bool = True):
@@ -82,7 +102,7 @@ def fuse(items, absorb_into_two_qubit: bool = True):
             a, b = targets
             pa = pending.pop(a, np.eye(2, dtype=np.complex128))
             pb = pending.pop(b, np.eye(2, dtype=np.complex128))
-            out.append((targets, matrix @ np.kron(pa, pb), (), ()))
+            out.append((targets, matrix @ _kron2(pa, pb), (), ()))
             continue
         for q in tuple(controls) + tuple(targets):
             flush(q)
