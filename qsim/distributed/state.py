@@ -439,8 +439,10 @@ class DistributedState:
         weights = np.empty(nchunks)
         for r, p in enumerate(self.layout.prefix_of_rank):
             weights[int(p) * per:(int(p) + 1) * per] = gathered[r * per:(r + 1) * per]
-        total = weights.sum()
-        starts = np.concatenate(([0.0], np.cumsum(weights)[:-1]))
+        # the same arithmetic as StateVector.sample, on the same chunk weights in the same order
+        ends = np.cumsum(weights)
+        total = ends[-1]
+        starts = np.concatenate(([0.0], ends[:-1]))
         scaled = draws * total
         p = self.prefix
         c0 = p * per
