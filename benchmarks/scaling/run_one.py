@@ -79,7 +79,7 @@ def main():
         print(json.dumps({
             "circuit": args.circuit, "qubits": args.qubits, "ranks": ranks,
             "threadsPerRank": meta.get("threadsPerRank", __import__("numba").get_num_threads()),
-            "seconds": seconds, "exchanges": meta.get("exchanges", 0),
+            "seconds": seconds, "exchanges": meta.get("exchanges", 0), "exchangeSeconds": meta.get("exchangeSeconds", 0.0),
             "bytesSentPerRank": meta.get("bytesSentPerRank", 0),
             "pairwiseBytesPerRank": pairwise_bytes(circuit, args.qubits, ranks),
             "peakRssBytesPerRank": rss_all, "distributed": meta.get("distributed", False),

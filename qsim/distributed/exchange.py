@@ -20,6 +20,7 @@ ranks by XOR, so every call is a matched ``Sendrecv``; one group stays put.  Byt
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 
@@ -54,6 +55,7 @@ class Exchanger:
         self.bytes_sent = 0
         self.messages = 0
         self.relabels = 0  # permutations of global qubits done by renumbering blocks
+        self.seconds = 0.0  # wall time inside swap_bits (pack, transfer, unpack)
 
     # ------------------------------------------------------------------ buffers
     def _buffers(self, amps: int):
@@ -68,6 +70,7 @@ class Exchanger:
     # ------------------------------------------------------------------ gate exchange
     def swap_bits(self, array, my_prefix: int, rank_of_prefix, prefix_bits, local_bits) -> None:
         """Trade ``prefix_bits[j]`` with ``local_bits[j]`` for every j (see module docstring)."""
+        t0 = time.perf_counter()
         k = len(prefix_bits)
         group = array.shape[0] >> k
         piece = min(self.piece_amps, group)
@@ -103,6 +106,7 @@ class Exchanger:
                 self.bytes_sent += piece * self.dtype.itemsize
         self.exchanges += 1
         self.swapped_qubits += k
+        self.seconds += time.perf_counter() - t0
 
     # ------------------------------------------------------------------ whole-shard moves
     def permuted_pieces(self, array, source: int, dest: int):

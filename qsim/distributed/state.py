@@ -474,6 +474,9 @@ class DistributedState:
         stats = self.ex.stats()
         stats.pop("bytesSent")
         stats["messages"] = int(most[1])  # the most any rank sent: the same on every rank
+        secs = np.array([self.ex.seconds])
+        self.comm.Allreduce(MPI.IN_PLACE, secs, op=MPI.MAX)
+        stats["exchangeSeconds"] = round(float(secs[0]), 6)
         return {"ranks": self.size, "qubits": self.n_qubits, "localQubits": self.L, "globalQubits": self.g,
                 "precision": self.precision, "distributed": True, "replicated": False,
                 "bytesSentPerRank": int(most[0]), "bytesSentTotal": int(sent[0]), **stats,
