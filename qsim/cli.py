@@ -50,6 +50,35 @@ def _parse_inputs(pairs):
     return inputs
 
 
+def _agree(comm, error: str | None) -> int | None:
+    """Agreement point after the phase every rank does alike (reading, parsing, validating), before
+    any collective work: if some rank failed, every rank returns the exit code; a message every
+    rank met alike is printed once (by rank 0), any other by the first rank that met it."""
+    if comm is None:
+        return None if error is None else _fail(error, EXIT_USER)
+    errors = comm.allgather(error)
+    failing = [e for e in errors if e is not None]
+    if not failing:
+        return None
+    rank = comm.Get_rank()
+    if all(e == failing[0] for e in errors):
+        return _fail(failing[0], EXIT_USER) if rank == 0 else EXIT_USER
+    first = next(r for r, e in enumerate(errors) if e is not None)
+    if rank == first:
+        _fail(f"rank {rank}: {errors[first]}", EXIT_USER)
+    return EXIT_USER
+
+
+def _abort(comm, message: str, code: int):
+    """An error met by this rank alone during collective work: say so once and end every rank
+    (MPICH's MPI_Abort may return in the caller, so leave at once ourselves too)."""
+    _fail(f"rank {comm.Get_rank()}: {message}", code)
+    try:
+        comm.Abort(code)
+    finally:
+        os._exit(code)
+
+
 def _cmd_run(args) -> int:
     comm = _comm()
     rank = 0 if comm is None else comm.Get_rank()
@@ -64,30 +93,21 @@ def _cmd_run(args) -> int:
             raise QsimError(f"--shots {args.shots} is negative")
         inputs = _parse_inputs(args.input)
         import qsim
+        from qsim.state.executor import validate
 
         dev = qsim.device("local:qsim/statevector", precision=args.precision, comm=comm)
         circuit = dev.to_circuit(source, inputs)
+        validate(circuit, args.shots)
     except QsimError as e:
         error = _one_line(e)
-    if comm is not None:
-        errors = comm.allgather(error)  # agreement point: no rank has started a collective run yet
-        failing = [e for e in errors if e is not None]
-        if failing:
-            if all(e == failing[0] for e in errors):
-                return _fail(failing[0], EXIT_USER) if rank == 0 else EXIT_USER
-            first = next(r for r, e in enumerate(errors) if e is not None)
-            if rank == first:
-                _fail(f"rank {rank}: {failing[0]}", EXIT_USER)
-            comm.Barrier()
-            return EXIT_USER
-    elif error is not None:
-        return _fail(error, EXIT_USER)
+    code = _agree(comm, error)
+    if code is not None:
+        return code
     try:
         result = dev.run(circuit, shots=args.shots, seed=args.seed).result()
     except QsimError as e:
         if comm is not None:
-            _fail(f"rank {rank}: {_one_line(e)}", EXIT_USER)
-            comm.Abort(EXIT_USER)
+            _abort(comm, _one_line(e), EXIT_USER)
         return _fail(_one_line(e), EXIT_USER)
     if rank == 0:
         json.dump(result.to_dict(), sys.stdout, indent=None if args.compact else 1)
@@ -105,6 +125,18 @@ def _cmd_info(args) -> int:
 
     comm = _comm()
     ranks = 1 if comm is None else comm.Get_size()
+    split = {}
+    error = None
+    if comm is not None:
+        try:
+            from qsim.distributed import DistributedRuntime
+
+            split = DistributedRuntime(comm, "double").describe(args.qubits)  # sets threads per rank
+        except QsimError as e:
+            error = _one_line(e)
+    code = _agree(comm, error)
+    if code is not None:
+        return code
     info = {
         "version": qsim.__version__,
         "python": sys.version.split()[0],
@@ -126,10 +158,7 @@ def _cmd_info(args) -> int:
         info["mpiLibrary"] = f"unavailable ({type(e).__name__}: {e})"
     info["maxQubits"] = {p: max_qubits(np.dtype(d), share=ranks if ranks > 1 else 1) + (ranks.bit_length() - 1)
                          for p, d in (("double", np.complex128), ("single", np.complex64))}
-    if comm is not None:
-        from qsim.distributed import DistributedRuntime
-
-        info.update(DistributedRuntime(comm, "double").describe(args.qubits))
+    info.update(split)
     if comm is None or comm.Get_rank() == 0:
         print(json.dumps(info, indent=1))
     return 0
@@ -180,5 +209,10 @@ def main(argv=None) -> int:
     except Exception as e:  # noqa: BLE001 - the CLI promises no traceback; keep one line + a hint
         if os.environ.get("QSIM_TRACEBACK"):
             raise
+        from qsim.device import launched_under_mpi
+
+        if launched_under_mpi() and args.command in ("run", "info"):  # never leave other ranks waiting
+            _abort(_comm(), f"internal error ({type(e).__name__}: {_one_line(e)}); please report it",
+                   EXIT_INTERNAL)
         return _fail(f"internal error ({type(e).__name__}: {_one_line(e)}); set QSIM_TRACEBACK=1 for the "
                      f"traceback and please report it", EXIT_INTERNAL)

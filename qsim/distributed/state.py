@@ -22,6 +22,7 @@ from qsim.distributed.spmd import collective, symmetric
 from qsim.errors import InternalError, ResourceError, ValidationError
 from qsim.kernels import gates as KG
 from qsim.kernels import measure as KM
+from qsim.state import sampling
 from qsim.state.apply import _fixed, _offsets, apply_unitary
 from qsim.state.memory import check_fits
 from qsim.state.observable_terms import observable_terms
@@ -427,10 +428,10 @@ class DistributedState:
         """Exactly what ``StateVector.sample`` returns for the same rng, on every rank: the same
         sorted draws, the same chunks (each within one rank), the same inverse CDF; each rank
         answers the draws that fall in its blocks, then Allgatherv."""
-        nchunks = int(min(max(1, (1 << self.n_qubits) >> 12), 4096))
+        nchunks = sampling.chunk_count(1 << self.n_qubits)
         if nchunks < self.size:
             return self._replicated().sample(shots, rng)
-        draws = np.sort(rng.random(shots))
+        draws = sampling.sorted_draws(rng, shots)
         self._canonical()
         per = nchunks // self.size
         weights_mine = KM.chunk_weights(self.shard.array, per)
@@ -440,9 +441,7 @@ class DistributedState:
         for r, p in enumerate(self.layout.prefix_of_rank):
             weights[int(p) * per:(int(p) + 1) * per] = gathered[r * per:(r + 1) * per]
         # the same arithmetic as StateVector.sample, on the same chunk weights in the same order
-        ends = np.cumsum(weights)
-        total = ends[-1]
-        starts = np.concatenate(([0.0], ends[:-1]))
+        starts, total = sampling.cdf_starts(weights)
         scaled = draws * total
         p = self.prefix
         c0 = p * per

@@ -15,6 +15,7 @@ from qsim.errors import InternalError, ValidationError
 from qsim.kernels import gates as KG
 from qsim.kernels import measure as KM
 from qsim.kernels.compare import distance_squared
+from qsim.state import sampling
 from qsim.state.apply import _fixed, _offsets, apply_unitary
 from qsim.state.memory import check_fits, dtype_for
 from qsim.state.observable_terms import observable_terms
@@ -123,12 +124,9 @@ class StateVector:
 
     def sample(self, shots: int, rng: np.random.Generator) -> np.ndarray:
         """``shots`` basis indices (big-endian over all qubits) drawn from |psi|^2."""
-        draws = np.sort(rng.random(shots))
-        nchunks = int(min(max(1, self.array.shape[0] >> 12), 4096))
-        weights = KM.chunk_weights(self.array, nchunks)
-        ends = np.cumsum(weights)
-        total = ends[-1]  # the same running sum as the chunk starts, so no draw lands past the last mass
-        starts = np.concatenate(([0.0], ends[:-1]))
+        draws = sampling.sorted_draws(rng, shots)
+        weights = KM.chunk_weights(self.array, sampling.chunk_count(self.array.shape[0]))
+        starts, total = sampling.cdf_starts(weights)
         out = np.empty(shots, dtype=np.int64)
         KM.sample_sorted(self.array, weights, starts, draws * total, out)
         return out
