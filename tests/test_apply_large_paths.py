@@ -75,3 +75,17 @@ def test_controlled_two_qubit_diagonal_and_permutations(n):
         s = psi.copy()
         apply_unitary(s, t, u, cb, cv)
         np.testing.assert_allclose(s, _reference(psi, n, t, u, cb, cv), atol=1e-12, err_msg=f"{t} {cb} {cv}")
+
+
+def test_far_pair_tiled_path(monkeypatch):
+    """apply_dense_1's buffered path for partners >= 256 MiB apart, checked on a small state by
+    lowering the threshold (the compiled kernel froze the constant, so run the Python body)."""
+    n = 14
+    rng = np.random.default_rng(3)
+    psi = rng.normal(size=1 << n) + 1j * rng.normal(size=1 << n)
+    monkeypatch.setattr(KG, "_FAR_BYTES", 1 << 10)
+    for bit in (n - 1, n - 3, 12):
+        u = _unitary(1, rng)
+        s = psi.copy()
+        KG.apply_dense_1.py_func(s, np.int64(bit), u[0, 0], u[0, 1], u[1, 0], u[1, 1])
+        np.testing.assert_allclose(s, _reference(psi, n, [bit], u), atol=1e-12, err_msg=f"bit {bit}")
