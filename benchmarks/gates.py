@@ -51,18 +51,23 @@ def cases(n: int, bits):
     mid = n // 2
     out = []
     for b in bits:
-        out.append((f"dense1_bit{b}", lambda s, b=b: apply_unitary(s, [b], ry)))
+        out.append((f"dense1 bit {bit_label(b, n)}", lambda s, b=b: apply_unitary(s, [b], ry)))
     out += [
-        ("cnot_c{0}_t{1}".format(n - 1, mid), lambda s: apply_unitary(s, [mid], x, [n - 1], [1])),
-        ("cry_c0_t{0}".format(mid), lambda s: apply_unitary(s, [mid], ry, [0], [1])),
-        ("dense2_bits{0},{1}".format(mid, 1), lambda s: apply_unitary(s, [mid, 1], u2)),
-        ("dense2_bits{0},{1}".format(n - 1, 0), lambda s: apply_unitary(s, [n - 1, 0], u2)),
-        ("cz_bits{0},{1}".format(mid, 2), lambda s: apply_unitary(s, [mid, 2], cz)),
-        ("rz_bit{0}".format(mid), lambda s: apply_unitary(s, [mid], rz)),
-        ("x_bit{0}".format(mid), lambda s: apply_unitary(s, [mid], x)),
-        ("swap_bits{0},{1}".format(n - 1, 3), lambda s: apply_unitary(s, [n - 1, 3], swap)),
+        ("cnot ctrl n-1, target mid", lambda s: apply_unitary(s, [mid], x, [n - 1], [1])),
+        ("cry ctrl 0, target mid", lambda s: apply_unitary(s, [mid], ry, [0], [1])),
+        ("dense2 bits mid,1", lambda s: apply_unitary(s, [mid, 1], u2)),
+        ("dense2 bits n-1,0", lambda s: apply_unitary(s, [n - 1, 0], u2)),
+        ("cz bits mid,2", lambda s: apply_unitary(s, [mid, 2], cz)),
+        ("rz bit mid", lambda s: apply_unitary(s, [mid], rz)),
+        ("x bit mid", lambda s: apply_unitary(s, [mid], x)),
+        ("swap bits n-1,3", lambda s: apply_unitary(s, [n - 1, 3], swap)),
     ]
     return out
+
+
+def bit_label(b: int, n: int) -> str:
+    """A bit position by role, so that rows line up across n: 0..3, mid, n-2, n-1."""
+    return {n // 2: "mid", n - 2: "n-2", n - 1: "n-1"}.get(b, str(b))
 
 
 def reduction_cases(n: int):
@@ -85,7 +90,7 @@ def reduction_cases(n: int):
         KM.norm_squared(s)
 
     # reductions read the state once and write nothing: half the traffic of a pass
-    return [("expect_Z_bit{0}".format(n // 2), expect, 0.5), ("sample_1000", sample, 1.0), ("norm", norm, 0.5)]
+    return [("<Z> bit mid", expect, 0.5), ("sample 1000 shots", sample, 1.0), ("norm", norm, 0.5)]
 
 
 def braket_case(n: int, bit: int):
@@ -125,7 +130,7 @@ def measure_n(n: int, bits, reps: int, with_braket: bool, rmw) -> dict:
             if bc is not None:
                 run, setup = bc
                 setup(state)
-                braket[f"braket_dense1_bit{b}"] = run
+                braket[f"braket dense1 bit {bit_label(b, n)}"] = run
     for name, fn, _ in variants:  # compile and warm
         fn(state)
     for fn in braket.values():

@@ -34,8 +34,8 @@ def test_bandwidth_smoke(tmp_path):
 def test_gates_smoke(tmp_path):
     data = _run("gates", tmp_path)
     cases = {r["case"] for r in data["results"][0]["rows"]}
-    assert {"rmw", "dense1_bit0", "expect_Z_bit5", "sample_1000"} <= cases
-    assert any(c.startswith("braket_") for c in cases)
+    assert {"rmw", "dense1 bit 0", "dense1 bit n-1", "<Z> bit mid", "sample 1000 shots"} <= cases
+    assert any(c.startswith("braket ") for c in cases)
 
 
 def test_circuits_smoke(tmp_path):
