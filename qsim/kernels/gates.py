@@ -28,7 +28,7 @@ from numba.extending import register_jitable
 _OPTS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
 
-@register_jitable(inline="always")
+@register_jitable
 def _insert_zeros(i, fixed):
     """Spread ``i`` over the bit positions not in ``fixed`` (ascending), leaving those bits 0."""
     for k in range(fixed.shape[0]):
@@ -51,7 +51,7 @@ _TILE = 2048
 _FAR_BYTES = 1 << 28
 
 
-@register_jitable(inline="always")
+@register_jitable
 def _run_layout(count, fixed):
     """For a loop over ``count`` base indices with ``fixed`` bits pinned: ``run`` = length of the
     contiguous stretches (the free bits below the lowest fixed bit, capped at ``_TILE``), ``per`` =
@@ -182,6 +182,25 @@ def apply_dense_2(state, mat, offsets, fixed, cval):
     m20, m21, m22, m23 = mat[2, 0], mat[2, 1], mat[2, 2], mat[2, 3]
     m30, m31, m32, m33 = mat[3, 0], mat[3, 1], mat[3, 2], mat[3, 3]
     run, per, ntasks = _run_layout(count, fixed)
+    if max(o1, o2, o3) * state.itemsize >= _FAR_BYTES and run >= 64:
+        # Partners >= 256 MiB apart (see apply_dense_1): buffer each run's four stretches, then write.
+        for t in prange(ntasks):
+            x = np.empty((4, run), dtype=state.dtype)
+            for r in range(t * per, (t + 1) * per, run):
+                b0 = (_insert_zeros(r, fixed) | cval) + o0
+                x[0, :] = state[b0:b0 + run]
+                x[1, :] = state[b0 + o1:b0 + o1 + run]
+                x[2, :] = state[b0 + o2:b0 + o2 + run]
+                x[3, :] = state[b0 + o3:b0 + o3 + run]
+                for j in range(run):
+                    state[b0 + j] = m00 * x[0, j] + m01 * x[1, j] + m02 * x[2, j] + m03 * x[3, j]
+                for j in range(run):
+                    state[b0 + o1 + j] = m10 * x[0, j] + m11 * x[1, j] + m12 * x[2, j] + m13 * x[3, j]
+                for j in range(run):
+                    state[b0 + o2 + j] = m20 * x[0, j] + m21 * x[1, j] + m22 * x[2, j] + m23 * x[3, j]
+                for j in range(run):
+                    state[b0 + o3 + j] = m30 * x[0, j] + m31 * x[1, j] + m32 * x[2, j] + m33 * x[3, j]
+        return
     for t in prange(ntasks):
         for r in range(t * per, (t + 1) * per, run):
             b0 = (_insert_zeros(r, fixed) | cval) + o0

@@ -80,7 +80,7 @@ def marginal_large(state, offsets, rest, out):
         out[a] += total
 
 
-@register_jitable(inline="always")
+@register_jitable
 def _parity(x):
     """1 if ``x`` (non-negative) has an odd number of set bits, else 0: no data-dependent branch."""
     x ^= x >> 32
