@@ -113,11 +113,26 @@ def _is_diagonal(matrix: np.ndarray) -> bool:
 
 
 class _Block:
-    __slots__ = ("qubits", "matrix", "dense", "original")
+    __slots__ = ("qubits", "matrix", "dense", "original", "left")
 
     def __init__(self, qubits, matrix, dense, original=None):
         self.qubits, self.matrix, self.dense = qubits, matrix, dense
         self.original = original  # the gate's own item while nothing has joined it
+        # one-qubit gates that joined a two-qubit block since the last 4x4 product, per qubit of
+        # the pair (they commute with each other): multiplied in as one kron when needed
+        self.left = None
+
+    def add_one_qubit(self, q, m):
+        if self.left is None:
+            self.left = [None, None]
+        k = 0 if q == self.qubits[0] else 1
+        self.left[k] = m if self.left[k] is None else m @ self.left[k]
+
+    def settle(self):
+        if self.left is not None:
+            a, b = self.left
+            self.matrix = _kron2(_I2 if a is None else a, _I2 if b is None else b) @ self.matrix
+            self.left = None
 
 
 def fuse_two_qubit_blocks(items):
@@ -168,9 +183,12 @@ def fuse_two_qubit_blocks(items):
                 target.dense = True
             if len(target.qubits) == 1:
                 target.matrix = m @ target.matrix
+            elif len(qs) == 1:
+                target.add_one_qubit(qs[0], m)
             else:
+                target.settle()
                 target.matrix = _on_pair(m, qs, target.qubits) @ target.matrix
-                target.dense = target.dense or len(qs) == 2
+                target.dense = True
             for q in qs:
                 last[q] = j
             continue
@@ -191,6 +209,7 @@ def fuse_two_qubit_blocks(items):
         if it is None:
             continue
         if isinstance(it, _Block):
+            it.settle()
             # a gate nothing joined goes out as it came (a lone cnot keeps its control form)
             result.append(it.original if it.original is not None else (it.qubits, it.matrix, (), ()))
         else:
