@@ -12,8 +12,10 @@ Everything written to a user's location goes through a temporary name and a rena
 from __future__ import annotations
 
 import os
+import contextlib
 import posixpath
 import shutil
+import stat
 import tarfile
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -21,13 +23,16 @@ from pathlib import Path, PurePosixPath
 from jobs.errors import ValidationException
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new content, never a torn one."""
+@contextlib.contextmanager
+def _replacing(path: Path, suffix: str = ".tmp"):
+    """Yield an open binary file beside ``path``; on success it is flushed, fsynced and renamed over
+    ``path`` (then the directory is fsynced), so readers see the old or the new content, never a
+    torn one; on failure the temporary file is removed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -47,22 +52,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         pass
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see ``_replacing``)."""
+    with _replacing(path) as f:
+        f.write(data)
+
+
 def _atomic_copy_file(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-            shutil.copyfileobj(inp, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        shutil.copymode(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with _replacing(dst) as out, open(src, "rb") as inp:
+        shutil.copyfileobj(inp, out, 1 << 20)
+        os.fchmod(out.fileno(), stat.S_IMODE(os.fstat(inp.fileno()).st_mode))
 
 
 def copy_tree_contents(src: Path, dst: Path) -> None:
@@ -152,19 +151,6 @@ def stage_channel(src_uri: str, src: Path, dst: Path) -> None:
 
 def pack_results(model_dir: Path, archive: Path) -> None:
     """Pack the results directory's contents to ``archive`` (model.tar.gz), replacing it atomically."""
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=archive.parent, prefix=".model.", suffix=".tar.gz.tmp")
-    os.close(fd)
-    try:
-        with tarfile.open(tmp, "w:gz") as tar:
-            for child in sorted(model_dir.iterdir()) if model_dir.is_dir() else []:
-                tar.add(child, arcname=child.name)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, archive)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with _replacing(archive, suffix=".tar.gz.tmp") as f, tarfile.open(fileobj=f, mode="w:gz") as tar:
+        for child in sorted(model_dir.iterdir()) if model_dir.is_dir() else []:
+            tar.add(child, arcname=child.name)
