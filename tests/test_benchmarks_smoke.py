@@ -70,3 +70,8 @@ def test_pytest_benchmark_file_runs_once(tmp_path):
                            str(ROOT / "benchmarks" / "test_bench_kernels.py")],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def test_qasm_parse_smoke(tmp_path):
+    data = _run("qasm_parse", tmp_path)
+    assert data["gates"] == 100 and len(data["cold_s"]) == len(data["reparse_s"]) == 1

@@ -117,16 +117,12 @@ def _thousand_gates(tag: str) -> str:
     return f"OPENQASM 3.0;\n// {tag}\ninput float theta;\nqubit[10] q;\nbit[10] c;\n{body}c = measure q;\n"
 
 
-def test_parse_time_of_a_thousand_gate_program():
-    src = _thousand_gates(f"cold {time.time()}")
-    t0 = time.perf_counter()
+def test_reparsing_the_same_text_binds_the_new_inputs():
+    # A variational loop parses the same text with new inputs: the cached syntax tree is re-walked,
+    # and every run must see its own inputs.  (Its speed is measured in benchmarks/qasm_parse.py.)
+    src = _thousand_gates(f"cache {time.time()}")
     c = parse(src, {"theta": 0.1})
-    cold = time.perf_counter() - t0
     assert len(c.instructions) == 1010
-    t0 = time.perf_counter()
-    for k in range(5):  # a variational loop: same text, new inputs -> the cached AST is re-walked
+    for k in range(5):
         c = parse(src, {"theta": 0.1 * k})
-    warm = (time.perf_counter() - t0) / 5
-    assert c.instructions[2].params == (pytest.approx(0.4),)
-    assert warm < 0.1, f"re-parse with new inputs took {warm:.3f}s"
-    assert cold < 2.0, f"cold parse took {cold:.3f}s"  # ANTLR-bound; generous for loaded CI machines
+        assert c.instructions[2].params == (pytest.approx(0.1 * k),)
