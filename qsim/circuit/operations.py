@@ -36,21 +36,26 @@ class GateOp:
     exponents: tuple[float, ...] = ()
     unitary: np.ndarray | None = field(default=None, repr=False)
 
+    def __post_init__(self):
+        # Computed once: a variational loop binds and validates every op on every call.
+        free = frozenset()
+        for p in self.params:
+            if isinstance(p, ParameterExpression):
+                free |= p.free_parameters()
+        object.__setattr__(self, "_free", free)
+
     @property
     def qubits(self) -> tuple[int, ...]:
         return self.controls + self.targets
 
     def free_parameters(self) -> frozenset[str]:
-        out = frozenset()
-        for p in self.params:
-            if isinstance(p, ParameterExpression):
-                out |= p.free_parameters()
-        return out
+        return self._free
 
     def bind(self, values: Mapping[str, float]) -> "GateOp":
-        if not self.free_parameters():
+        if not self._free:
             return self
-        return replace(self, params=tuple(bind_value(p, values) for p in self.params))
+        return GateOp(self.name, self.targets, tuple(bind_value(p, values) for p in self.params), self.controls,
+                      self.control_states, self.exponents, self.unitary)
 
     def base_matrix(self) -> np.ndarray:
         if self.unitary is not None:
@@ -72,8 +77,8 @@ class GateOp:
         return m
 
     def remap(self, mapping: Mapping[int, int]) -> "GateOp":
-        return replace(self, targets=tuple(mapping[q] for q in self.targets),
-                       controls=tuple(mapping[q] for q in self.controls))
+        return GateOp(self.name, tuple(mapping[q] for q in self.targets), self.params,
+                      tuple(mapping[q] for q in self.controls), self.control_states, self.exponents, self.unitary)
 
 
 @dataclass(frozen=True)

@@ -211,8 +211,11 @@ def execute(circuit, shots, make_state, *, seed=None, fusion=True, absorb_into_t
     labels = circuit.qubits
     n = len(labels)
     mapping = {q: i for i, q in enumerate(labels)}
-    instructions = [op.remap(mapping) for op in circuit.instructions]
-    types = [r.remap(mapping) for r in circuit.result_types]
+    if labels == tuple(range(n)):  # already contiguous: nothing to relabel
+        instructions, types = list(circuit.instructions), list(circuit.result_types)
+    else:
+        instructions = [op.remap(mapping) for op in circuit.instructions]
+        types = [r.remap(mapping) for r in circuit.result_types]
     for r in types:
         if isinstance(r, rt.Amplitude):
             for s in r.states:
