@@ -20,24 +20,11 @@ import numpy as np
 
 from qsim.circuit import Circuit
 from qsim.errors import ValidationError
+from qsim.launch import launched_under_mpi  # noqa: F401  (re-exported: qsim.device.launched_under_mpi)
 from qsim.state.memory import dtype_for
 
 STATEVECTOR_ARN = "local:qsim/statevector"
 KNOWN_DEVICES = {STATEVECTOR_ARN: "state-vector simulator (Numba kernels; sharded over MPI ranks under mpirun)"}
-
-_MPI_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "PMIX_SIZE")
-
-
-def launched_under_mpi() -> bool:
-    """True when this process is one of several MPI ranks (checked without importing mpi4py)."""
-    for var in _MPI_SIZE_VARS:
-        try:
-            if int(os.environ.get(var, "1")) > 1:
-                return True
-        except ValueError:
-            continue
-    return False
-
 
 def world_comm():
     """``MPI.COMM_WORLD`` if this process runs under mpirun with more than one rank, else None."""

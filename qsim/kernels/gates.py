@@ -25,6 +25,8 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import register_jitable
 
+from qsim.launch import launched_under_mpi
+
 _OPTS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
 
@@ -343,23 +345,11 @@ def project(state, bit, outcome, factor):
 # less than loading compiled kernels from the cache in a fresh process (about a second).
 #
 # The plain-Python path is for a single process's cold start only.  An MPI rank (detected from the
-# launcher's environment, as ``qsim.device.launched_under_mpi`` does, without importing mpi4py) has
+# launcher's environment, ``qsim.launch.launched_under_mpi``, without importing mpi4py) has
 # paid seconds for ``mpirun`` already, and its shards of a small test state would otherwise never
 # exercise the compiled kernels the other ranks share through the cache.
 PARALLEL_MIN_AMPLITUDES = 1 << 15
-
-
-def _is_mpi_rank() -> bool:
-    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "PMIX_SIZE"):
-        try:
-            if int(os.environ.get(var, "1")) > 1:
-                return True
-        except ValueError:
-            continue
-    return False
-
-
-PYTHON_MAX_AMPLITUDES = 0 if _is_mpi_rank() else 1 << 5
+PYTHON_MAX_AMPLITUDES = 0 if launched_under_mpi() else 1 << 5
 
 
 def _serial(kernel):
