@@ -11,7 +11,6 @@ shots and inputs (SPMD), and gets the same result.  See ``qsim.distributed`` for
 
 from __future__ import annotations
 
-import os
 import sys
 import types
 import uuid

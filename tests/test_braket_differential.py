@@ -21,7 +21,6 @@ as qsim ``GateOp`` data for the oracle — so the oracle never depends on qsim's
 from __future__ import annotations
 
 import itertools
-import math
 
 import numpy as np
 import pytest
@@ -30,7 +29,6 @@ import qsim
 from oracle import GATES as ORACLE_GATES
 from oracle import Oracle, assert_close, full_operator, marginal, op_matrix, random_unitary, unitary_power
 from qsim import Circuit, ProgramError
-from qsim.circuit import observables as obs
 from qsim.circuit.operations import GateOp
 
 braket_sim = pytest.importorskip("braket.default_simulator")

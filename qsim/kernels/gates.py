@@ -18,7 +18,6 @@ Names say the shape: ``apply_<what>[_<arity>]``.  Called only by ``qsim.state.ap
 
 from __future__ import annotations
 
-import os
 import types
 
 import numpy as np

@@ -15,7 +15,7 @@ import pytest
 
 from jobs.client import JobsClient
 from jobs.errors import ConflictException
-from tests.jobs.conftest import assert_no_processes, job_row, request, wait, wait_for_file, wait_status
+from tests.jobs.conftest import assert_no_processes, job_row, request, wait, wait_for_file
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.jobs.conftest import assert_no_processes, event_types, request, wait, wait_for_file, wait_status
+from tests.jobs.conftest import assert_no_processes, event_types, request, wait, wait_for_file
 
 pytestmark = pytest.mark.timeout(90)
 
