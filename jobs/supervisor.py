@@ -28,10 +28,23 @@ import time
 from pathlib import Path
 
 from jobs import processes
-from jobs.environment import JobPaths, host_names, input_data_config, output_root, processes_per_host, resource_config
-from jobs.staging import atomic_write_bytes, copy_tree_contents, pack_results, stage_channel
+from jobs.environment import (
+    JobPaths,
+    host_names,
+    input_data_config,
+    output_root,
+    processes_per_host,
+    resource_config,
+)
+from jobs.staging import (
+    atomic_write_bytes,
+    copy_tree_contents,
+    pack_results,
+    stage_channel,
+)
 from jobs.store import ACTIVE, Store, load_config
 from jobs.validation import DEFAULT_MAX_RUNTIME, resolve_location
+from qsim.launch import find_mpirun
 
 POLL_SECONDS = 0.1
 DEFAULT_KILL_GRACE = 10.0
@@ -65,9 +78,10 @@ def _exec_module() -> list[str]:
 
 
 def launcher_command(request: dict, paths: JobPaths, home: Path) -> list[str]:
-    mpirun = os.environ.get("QSIM_MPIRUN") or shutil.which("mpirun") or shutil.which("mpiexec")
+    mpirun = find_mpirun()
     if not mpirun:
-        raise RuntimeError("mpirun was not found on PATH (install the 'mpich' wheel or set QSIM_MPIRUN)")
+        raise RuntimeError("mpirun was not found beside this Python or on PATH (install the 'mpich' wheel "
+                           "or set QSIM_MPIRUN)")
     cmd = [mpirun]
     hostfile = os.environ.get("QSIM_HOSTFILE") or load_config(home).get("hostfile")
     openmpi = False

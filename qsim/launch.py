@@ -18,3 +18,27 @@ def launched_under_mpi() -> bool:
         except ValueError:
             continue
     return False
+
+
+def find_mpirun() -> str | None:
+    """The ``mpirun`` to launch ranks with: ``$QSIM_MPIRUN``, else the one installed beside this
+    interpreter (the ``mpich`` wheel puts it in the interpreter's scripts directory, which is not
+    always on PATH, e.g. after ``pip install --user`` or with an unactivated venv), else PATH."""
+    import shutil
+    import sys
+    import sysconfig
+
+    explicit = os.environ.get("QSIM_MPIRUN")
+    if explicit:
+        return explicit
+    dirs = [os.path.dirname(sys.executable), sysconfig.get_path("scripts")]
+    try:
+        dirs.append(sysconfig.get_path("scripts", f"{os.name}_user"))
+    except KeyError:
+        pass
+    for name in ("mpirun", "mpiexec"):
+        for d in dirs:
+            candidate = os.path.join(d, name)
+            if d and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+                return candidate
+    return shutil.which("mpirun") or shutil.which("mpiexec")

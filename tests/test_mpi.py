@@ -10,7 +10,6 @@ checks that 4 ranks compiling into an empty cache at once do not break each othe
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,10 +17,17 @@ import textwrap
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MPIRUN = shutil.which("mpirun") or shutil.which("mpiexec")
+from qsim.launch import find_mpirun
 
-pytestmark = [pytest.mark.mpi, pytest.mark.skipif(MPIRUN is None, reason="mpirun is not on PATH")]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MPIRUN = find_mpirun()
+
+# mpich is a dependency, so a missing mpirun is a broken install: these tests fail rather than skip.
+pytestmark = [pytest.mark.mpi]
+
+
+def test_mpirun_is_installed():
+    assert MPIRUN is not None, "mpirun not found beside this Python or on PATH: is the 'mpich' wheel installed?"
 
 GOOD_PROGRAM = textwrap.dedent("""\
     OPENQASM 3.0;
