@@ -55,7 +55,7 @@ class StateVectorDevice:
         precision: 'double' (complex128, default) or 'single' (complex64).
         seed: default seed for sampling; a run's own ``seed=`` overrides it.
         comm: an mpi4py communicator to shard over; default: COMM_WORLD when launched under mpirun.
-        fusion: merge runs of one-qubit gates (exact up to rounding).
+        fusion: merge gates into fewer, larger unitaries (exact up to rounding).
     """
 
     arn = STATEVECTOR_ARN
@@ -70,7 +70,7 @@ class StateVectorDevice:
         if self.comm is not None and self.comm.Get_size() > 1:
             from qsim.distributed import DistributedRuntime
 
-            self._factory = DistributedRuntime(self.comm, precision)
+            self._factory = DistributedRuntime(self.comm, precision, fusion=fusion)
 
     @property
     def name(self) -> str:

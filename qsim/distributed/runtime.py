@@ -92,7 +92,7 @@ class DistributedRuntime:
         ValidationError: if ``QSIM_NUM_THREADS`` or ``QSIM_MIN_DISTRIBUTED_QUBITS`` is malformed.
     """
 
-    def __init__(self, comm, precision: str = "double"):
+    def __init__(self, comm, precision: str = "double", *, fusion: bool = True):
         size = comm.Get_size()
         if size < 1 or size & (size - 1):
             lower = 1 << (size.bit_length() - 1)
@@ -104,6 +104,7 @@ class DistributedRuntime:
         self.size = size
         self.global_qubits = size.bit_length() - 1
         self.precision = precision
+        self.fusion = fusion  # fuse gates on local qubits into 4x4 blocks (DistributedState.apply_all)
         self.dtype = dtype_for(precision)
         self.ranks_on_host = self._ranks_on_host()
         self.min_distributed_qubits = _env_int(MIN_DISTRIBUTED_ENV, DEFAULT_MIN_DISTRIBUTED_QUBITS, 0)

@@ -135,8 +135,8 @@ class _Block:
             self.left = None
 
 
-def fuse_two_qubit_blocks(items):
-    """Greedy fusion into blocks on at most two qubits, for the single-process state.
+def fuse_two_qubit_blocks(items, keep_apart=frozenset()):
+    """Greedy fusion into blocks on at most two qubits.
 
     A gate joins the block ``j`` that last touched any of its qubits (nothing later touches them,
     so moving the gate there keeps the order on every qubit) when the union stays within two
@@ -146,7 +146,9 @@ def fuse_two_qubit_blocks(items):
     Diagonal two-qubit gates (cz, cphaseshift) and lone controlled gates stay as they are, because
     their kernels touch a quarter or half of the state; so the QFT is fused no further than by
     one-qubit runs, while a brick circuit's rotations and CNOTs collapse into 4x4 blocks.  Gates on
-    more qubits are left alone and end the blocks on their qubits."""
+    more qubits are left alone and end the blocks on their qubits.  So is every gate touching a qubit
+    in ``keep_apart``: the distributed state passes its global qubits, whose diagonal, control-only
+    and permutation gates move no data unless they are made dense."""
     out: list = []
     last: dict = {}
 
@@ -159,7 +161,8 @@ def fuse_two_qubit_blocks(items):
         return None
 
     for targets, matrix, controls, states in items:
-        blk = _as_block(targets, matrix, controls, states)
+        blk = None if keep_apart and not keep_apart.isdisjoint(tuple(targets) + tuple(controls)) else \
+            _as_block(targets, matrix, controls, states)
         if blk is None:
             for q in tuple(controls) + tuple(targets):
                 last[q] = len(out)
@@ -221,8 +224,8 @@ def fuse(items, absorb_into_two_qubit: bool = True):
     """Merge gates into fewer, larger unitaries; exact up to rounding, gate order on every qubit kept.
 
     With ``absorb_into_two_qubit`` (the single-process state): ``fuse_two_qubit_blocks``.  Without
-    (the distributed state, which must see which qubits each gate touches): only runs of
-    uncontrolled one-qubit gates on the same qubit are merged."""
+    (the distributed state, which fuses further itself once it knows which qubits are global): only
+    runs of uncontrolled one-qubit gates on the same qubit are merged."""
     if absorb_into_two_qubit:
         return fuse_two_qubit_blocks(items)
     out = []
@@ -237,13 +240,6 @@ def fuse(items, absorb_into_two_qubit: bool = True):
         if len(targets) == 1 and not controls:
             q = targets[0]
             pending[q] = matrix @ pending[q] if q in pending else matrix
-            continue
-        if (absorb_into_two_qubit and len(targets) == 2 and not controls
-                and (targets[0] in pending or targets[1] in pending)):
-            a, b = targets
-            pa = pending.pop(a, np.eye(2, dtype=np.complex128))
-            pb = pending.pop(b, np.eye(2, dtype=np.complex128))
-            out.append((targets, matrix @ _kron2(pa, pb), (), ()))
             continue
         for q in tuple(controls) + tuple(targets):
             flush(q)
