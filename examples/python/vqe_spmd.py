@@ -71,8 +71,9 @@ def main():
         theta -= lr * grad
         if rank == 0:
             print(f"step {step:3d}  energy {e:+.6f}")
+    final = energy(dev, circuit, names, theta, terms)  # every rank runs it (SPMD); rank 0 prints
     if rank == 0:
-        print(f"final energy {energy(dev, circuit, names, theta, terms):+.6f}")
+        print(f"final energy {final:+.6f}")
 
 
 if __name__ == "__main__":
