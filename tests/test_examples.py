@@ -44,3 +44,15 @@ def test_vqe_example_under_mpirun_prints_once_and_matches_one_process():
     spmd = _run([mpirun, "-n", "2", sys.executable, "-m", "mpi4py", str(VQE), *ARGS])
     assert spmd.count("final energy") == 1  # only rank 0 prints
     assert _energies(spmd) == pytest.approx(_energies(single), abs=1e-9)
+
+
+def test_teleport_example_teleports_the_state():
+    import json
+
+    out = _run([sys.executable, "-m", "qsim", "run", str(ROOT / "examples" / "qasm" / "teleport.qasm"),
+                "--shots", "4000", "--seed", "11", "--compact"])
+    result = json.loads(out)
+    p1 = result["resultTypes"][0]["value"][1]
+    # q[2] ends in ry(0.7)|0>: P(1) = sin(0.35)^2 = 0.1176; 4000 shots give sigma = 0.0051
+    assert abs(p1 - 0.11758) < 0.03
+    assert result["measuredQubits"] == [0, 1, 2] and len(result["measurements"]) == 4000
