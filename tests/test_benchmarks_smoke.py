@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -64,7 +63,7 @@ def test_workloads_match_the_peers_gate_counts():
 
 
 def test_pytest_benchmark_file_runs_once(tmp_path):
-    pytest.importorskip("pytest_benchmark")
+    import pytest_benchmark  # noqa: F401  (a test dependency)
     env = dict(os.environ, QSIM_BENCH_N="8")
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--benchmark-disable",
                            str(ROOT / "benchmarks" / "test_bench_kernels.py")],

@@ -31,7 +31,7 @@ from oracle import Oracle, assert_close, full_operator, marginal, op_matrix, ran
 from qsim import Circuit, ProgramError
 from qsim.circuit.operations import GateOp
 
-braket_sim = pytest.importorskip("braket.default_simulator")
+import braket.default_simulator as braket_sim  # noqa: E402  (a test dependency)
 from braket.ir.openqasm import Program  # noqa: E402
 
 SV = braket_sim.StateVectorSimulator()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-braket_devices = pytest.importorskip("braket.devices", reason="amazon-braket-sdk is a test extra")
+import braket.devices  # noqa: F401  (amazon-braket-sdk is a test dependency)
 from braket.circuits import Circuit as BraketCircuit  # noqa: E402
 from braket.circuits import observables as bobs  # noqa: E402
 from braket.devices import LocalSimulator  # noqa: E402

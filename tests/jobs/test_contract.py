@@ -120,7 +120,6 @@ def test_every_rank_sees_the_contract(tmp_path, client):
 
 def test_runs_through_qsim_cli(tmp_path, client, monkeypatch):
     """The launcher's documented form, ``mpirun -n R python -m qsim job exec``, once qsim's CLI exists."""
-    pytest.importorskip("qsim.cli")
     monkeypatch.delenv("QSIM_JOBS_EXEC_VIA")
     arn = client.create_job(**request(tmp_path, "print('via qsim')\n", instances=2))["jobArn"]
     job = wait(client, arn)

@@ -38,7 +38,6 @@ def test_braket_style_script_uses_only_the_contract(tmp_path, client):
 
 @pytest.mark.timeout(170)
 def test_qaoa_example_on_two_ranks_with_checkpoints(tmp_path, client):
-    pytest.importorskip("qsim.device")
     arn, spec = _create(client, tmp_path, "qaoa", iterations="3")
     assert spec["instanceConfig"]["instanceCount"] == 2
     job = wait(client, arn, timeout=160)
