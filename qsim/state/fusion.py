@@ -1,11 +1,57 @@
 """Gate fusion: merge consecutive gates into fewer, larger unitaries (exact up to rounding).
 
+Called by ``qsim.state.compile`` (lowering, and the compiled parametric circuits that rebind new
+parameter values) and by ``qsim.distributed.state`` (fusion on local qubits once the global ones
+are known).  Fusion is split in two so that a circuit whose gate *matrices* change from call to call
+(new parameter values) is planned once:
+
+* ``plan(shapes, *, mode="blocks"|"runs", keep_apart=frozenset()) -> Plan`` decides which gates go
+  into which block from their **shapes** only: ``Shape(targets, controls, states, diagonal)``, the
+  qubits of an item and whether its matrix is diagonal.  For a parametrised gate ``diagonal`` must
+  hold for *every* parameter value (rz, phaseshift, cphaseshift, zz: yes; rx, xy, U: no), because
+  the plan is reused for all of them.  ``shape_of(item)`` reads it from a constant item's matrix.
+  ``mode="blocks"``: blocks on at most two qubits (the single-process state; see
+  ``_plan_two_qubit_blocks`` for the rule); ``mode="runs"``: only runs of uncontrolled one-qubit
+  gates on one qubit are merged.  Gates touching a qubit in ``keep_apart`` are never merged.
+* ``Plan.bind(matrices) -> list of items``: the fused items for the items' matrices (``matrices[i]``
+  is item ``i``'s matrix, in the order of ``shapes``).  ``Plan.rebind(fused, matrices, changed)``
+  recomputes only the outputs that contain an index in ``changed`` and reuses the others.
+* ``Plan.entries``: one per output item, either an ``int`` (item ``i`` goes out as it came, with its
+  own controls) or a ``Block(qubits, ops, members)``; ``Plan.members(j)`` the item indices of output
+  ``j``.  A block's ``ops`` are a small recipe run on a register ``M`` (the block's matrix,
+  big-endian over ``qubits``) and two pending one-qubit factors ``left``; ``bm(i)`` is item ``i``'s
+  matrix with its control written in (``_as_block``):
+
+  ``("set", i)`` M = bm(i); ``("mul", i)`` M = bm(i) @ M; ``("pair", qs, pair)`` M = M as a matrix on
+  ``pair``; ``("post", sub, q, pair)`` M = M @ (the one-qubit recipe ``sub`` on qubit q of pair);
+  ``("left", k, i)`` left[k] = bm(i) @ left[k]; ``("settle",)`` M = kron(left) @ M;
+  ``("mulon", i, qs, pair)`` M = bm(i) on ``pair`` @ M.
+
+  A planner for larger blocks may emit its own ops; ``bind`` is the only consumer.
+
 Items are ``(targets, matrix, controls, control_states)`` with qubits already remapped.
+``fuse(items, absorb_into_two_qubit)`` and ``fuse_two_qubit_blocks(items, keep_apart)`` are
+plan-then-bind in one call.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+
+
+class Shape(NamedTuple):
+    targets: tuple
+    controls: tuple
+    states: tuple
+    diagonal: bool
+
+
+class Block(NamedTuple):
+    qubits: tuple
+    ops: list
+    members: tuple
 
 
 def _kron2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -26,49 +72,137 @@ def _on_pair(matrix: np.ndarray, qubits: tuple, pair: tuple) -> np.ndarray:
     return _SWAP_AXES @ matrix @ _SWAP_AXES
 
 
+def _block_qubits(targets, controls):
+    """The qubits of a gate's block (control first), or None if it is not a block candidate
+    (no targets, or more than two qubits in all)."""
+    if not targets or len(targets) + len(controls) > 2:
+        return None
+    return tuple(targets) if not controls else (controls[0], targets[0])
+
+
 def _as_block(targets, matrix, controls, states):
     """(qubits, matrix on them) for a gate on at most two qubits in all, controls written into the
     matrix (control first, big-endian); None for anything larger or without targets."""
-    if not targets or len(targets) + len(controls) > 2:
+    qs = _block_qubits(targets, controls)
+    if qs is None:
         return None
     if not controls:
-        return tuple(targets), matrix
+        return qs, matrix
     full = np.eye(4, dtype=np.complex128)
     if states[0] == 1:
         full[2:, 2:] = matrix
     else:
         full[:2, :2] = matrix
-    return (controls[0], targets[0]), full
+    return qs, full
 
 
 def _is_diagonal(matrix: np.ndarray) -> bool:
     return np.count_nonzero(matrix) == np.count_nonzero(np.diagonal(matrix))
 
 
-class _Block:
-    __slots__ = ("qubits", "matrix", "dense", "original", "left")
-
-    def __init__(self, qubits, matrix, dense, original=None):
-        self.qubits, self.matrix, self.dense = qubits, matrix, dense
-        self.original = original  # the gate's own item while nothing has joined it
-        # one-qubit gates that joined a two-qubit block since the last 4x4 product, per qubit of
-        # the pair (they commute with each other): multiplied in as one kron when needed
-        self.left = None
-
-    def add_one_qubit(self, q, m):
-        if self.left is None:
-            self.left = [None, None]
-        k = 0 if q == self.qubits[0] else 1
-        self.left[k] = m if self.left[k] is None else m @ self.left[k]
-
-    def settle(self):
-        if self.left is not None:
-            a, b = self.left
-            self.matrix = _kron2(_I2 if a is None else a, _I2 if b is None else b) @ self.matrix
-            self.left = None
+def shape_of(item, diagonal: bool | None = None) -> Shape:
+    targets, matrix, controls, states = item
+    return Shape(tuple(targets), tuple(controls), tuple(states),
+                 _is_diagonal(matrix) if diagonal is None else bool(diagonal))
 
 
-def fuse_two_qubit_blocks(items, keep_apart=frozenset()):
+class Plan:
+    """Which items go into which output, decided once; ``bind`` applies it to matrices."""
+
+    __slots__ = ("shapes", "entries", "_outputs_of")
+
+    def __init__(self, shapes, entries):
+        self.shapes = shapes
+        self.entries = entries
+        self._outputs_of = None
+
+    def members(self, j) -> tuple:
+        e = self.entries[j]
+        return (e,) if isinstance(e, int) else e.members
+
+    def outputs_of(self, i) -> tuple:
+        """The output indices containing item ``i`` (one, or none for an item a block dropped)."""
+        if self._outputs_of is None:
+            out: dict = {}
+            for j in range(len(self.entries)):
+                for m in self.members(j):
+                    out.setdefault(m, []).append(j)
+            self._outputs_of = {k: tuple(v) for k, v in out.items()}
+        return self._outputs_of.get(i, ())
+
+    def _bm(self, matrices, i):
+        s = self.shapes[i]
+        if not s.controls:
+            return matrices[i]
+        return _as_block(s.targets, matrices[i], s.controls, s.states)[1]
+
+    def _run(self, ops, matrices):
+        m = None
+        left = None
+        for op in ops:
+            kind = op[0]
+            if kind == "mul":
+                m = self._bm(matrices, op[1]) @ m
+            elif kind == "left":
+                if left is None:
+                    left = [None, None]
+                k, x = op[1], self._bm(matrices, op[2])
+                left[k] = x if left[k] is None else x @ left[k]
+            elif kind == "set":
+                m = self._bm(matrices, op[1])
+            elif kind == "settle":
+                if left is not None:
+                    a, b = left
+                    m = _kron2(_I2 if a is None else a, _I2 if b is None else b) @ m
+                    left = None
+            elif kind == "mulon":
+                m = _on_pair(self._bm(matrices, op[1]), op[2], op[3]) @ m
+            elif kind == "pair":
+                m = _on_pair(m, op[1], op[2])
+            elif kind == "post":
+                m = m @ _on_pair(self._run(op[1], matrices), (op[2],), op[3])
+            else:
+                raise ValueError(f"unknown fusion op {op!r}")
+        return m
+
+    def _output(self, j, matrices):
+        e = self.entries[j]
+        if isinstance(e, int):
+            s = self.shapes[e]
+            return (s.targets, matrices[e], s.controls, s.states)
+        return (e.qubits, self._run(e.ops, matrices), (), ())
+
+    def bind(self, matrices) -> list:
+        """The fused items for ``matrices`` (one per shape, in order)."""
+        return [self._output(j, matrices) for j in range(len(self.entries))]
+
+    def rebind(self, fused, matrices, changed) -> list:
+        """``bind(matrices)`` where ``fused = bind(old)`` and only the items in ``changed`` differ
+        from ``old``: the other outputs are reused as they are."""
+        out = list(fused)
+        done = set()
+        for i in changed:
+            for j in self.outputs_of(i):
+                if j not in done:
+                    done.add(j)
+                    out[j] = self._output(j, matrices)
+        return out
+
+
+class _PBlock:
+    """A block while planning: its qubits, whether it is dense, the item it came from while
+    nothing has joined it, its recipe, and whether one-qubit factors are pending (``left``)."""
+
+    __slots__ = ("qubits", "dense", "original", "ops", "left", "members")
+
+    def __init__(self, qubits, dense, i):
+        self.qubits, self.dense, self.original = qubits, dense, i
+        self.ops = [("set", i)]
+        self.left = False
+        self.members = [i]
+
+
+def _plan_two_qubit_blocks(shapes, keep_apart=frozenset()):
     """Greedy fusion into blocks on at most two qubits.
 
     A gate joins the block ``j`` that last touched any of its qubits (nothing later touches them,
@@ -87,70 +221,120 @@ def fuse_two_qubit_blocks(items, keep_apart=frozenset()):
 
     def take_one_qubit_block(q, exclude):
         i = last.get(q)
-        if i is not None and i != exclude and isinstance(out[i], _Block) and len(out[i].qubits) == 1:
-            m = out[i].matrix
+        if i is not None and i != exclude and isinstance(out[i], _PBlock) and len(out[i].qubits) == 1:
+            b = out[i]
             out[i] = None
-            return m
+            return b
         return None
 
-    for targets, matrix, controls, states in items:
-        blk = None if keep_apart and not keep_apart.isdisjoint(tuple(targets) + tuple(controls)) else \
-            _as_block(targets, matrix, controls, states)
-        if blk is None:
-            for q in tuple(controls) + tuple(targets):
+    for i, s in enumerate(shapes):
+        targets, controls = s.targets, s.controls
+        qs = None if keep_apart and not keep_apart.isdisjoint(targets + controls) else \
+            _block_qubits(targets, controls)
+        if qs is None:
+            for q in controls + targets:
                 last[q] = len(out)
-            out.append((targets, matrix, controls, states))
+            out.append(i)
             continue
-        qs, m = blk
         js = [last[q] for q in qs if q in last]
         j = max(js) if js else None
         target = out[j] if j is not None else None
-        if isinstance(target, _Block) and len(set(target.qubits) | set(qs)) <= 2 and (
-                target.dense or (len(target.qubits) == 1 and (len(qs) == 1 or not _is_diagonal(m)))):
+        if isinstance(target, _PBlock) and len(set(target.qubits) | set(qs)) <= 2 and (
+                target.dense or (len(target.qubits) == 1 and (len(qs) == 1 or not s.diagonal))):
             target.original = None
             new = tuple(q for q in qs if q not in target.qubits)
             if new:
                 pair = target.qubits + new
                 pre = take_one_qubit_block(new[0], j)
-                target.matrix = _on_pair(target.matrix, target.qubits, pair)
+                target.ops.append(("pair", target.qubits, pair))
                 if pre is not None:
-                    target.matrix = target.matrix @ _on_pair(pre, (new[0],), pair)
+                    target.ops.append(("post", pre.ops, new[0], pair))
+                    target.members += pre.members
                 target.qubits = pair
                 target.dense = True
+            target.members.append(i)
             if len(target.qubits) == 1:
-                target.matrix = m @ target.matrix
+                target.ops.append(("mul", i))
             elif len(qs) == 1:
-                target.add_one_qubit(qs[0], m)
+                target.ops.append(("left", 0 if qs[0] == target.qubits[0] else 1, i))
+                target.left = True
             else:
-                target.settle()
-                target.matrix = _on_pair(m, qs, target.qubits) @ target.matrix
+                if target.left:
+                    target.ops.append(("settle",))
+                    target.left = False
+                target.ops.append(("mulon", i, qs, target.qubits))
                 target.dense = True
             for q in qs:
                 last[q] = j
             continue
-        block = _Block(qs, m, False, (targets, matrix, controls, states))
-        if len(qs) == 2 and not _is_diagonal(m):
+        block = _PBlock(qs, False, i)
+        if len(qs) == 2 and not s.diagonal:
             pres = [(q, take_one_qubit_block(q, None)) for q in qs]
             for q, pre in pres:
                 if pre is not None:
-                    block.matrix = block.matrix @ _on_pair(pre, (q,), qs)
+                    block.ops.append(("post", pre.ops, q, qs))
+                    block.members += pre.members
                     block.dense = True
                     block.original = None
             block.dense = block.dense or not controls
         for q in qs:
             last[q] = len(out)
         out.append(block)
-    result = []
+    entries = []
     for it in out:
         if it is None:
             continue
-        if isinstance(it, _Block):
-            it.settle()
+        if isinstance(it, _PBlock):
             # a gate nothing joined goes out as it came (a lone cnot keeps its control form)
-            result.append(it.original if it.original is not None else (it.qubits, it.matrix, (), ()))
+            if it.original is not None:
+                entries.append(it.original)
+                continue
+            if it.left:
+                it.ops.append(("settle",))
+            entries.append(Block(it.qubits, it.ops, tuple(sorted(it.members))))
         else:
-            result.append(it)
-    return result
+            entries.append(it)
+    return entries
+
+
+def _plan_runs(shapes):
+    """Runs of uncontrolled one-qubit gates on one qubit merged; everything else as it came."""
+    out: list = []
+    pending: dict = {}
+
+    def flush(q):
+        run = pending.pop(q, None)
+        if run is not None:
+            out.append(run[0] if len(run) == 1 else
+                       Block((q,), [("set", run[0])] + [("mul", k) for k in run[1:]], tuple(run)))
+
+    for i, s in enumerate(shapes):
+        if len(s.targets) == 1 and not s.controls:
+            pending.setdefault(s.targets[0], []).append(i)
+            continue
+        for q in s.controls + s.targets:
+            flush(q)
+        out.append(i)
+    for q in list(pending):
+        flush(q)
+    return out
+
+
+def plan(shapes, *, mode: str = "blocks", keep_apart=frozenset()) -> Plan:
+    shapes = list(shapes)
+    if mode == "blocks":
+        return Plan(shapes, _plan_two_qubit_blocks(shapes, keep_apart))
+    if mode == "runs":
+        return Plan(shapes, _plan_runs(shapes))
+    if mode == "none":
+        return Plan(shapes, list(range(len(shapes))))
+    raise ValueError(f"unknown fusion mode {mode!r}")
+
+
+def fuse_two_qubit_blocks(items, keep_apart=frozenset()):
+    """``plan(mode="blocks", keep_apart=...)`` then ``bind`` (see ``_plan_two_qubit_blocks``)."""
+    items = list(items)
+    return plan([shape_of(it) for it in items], keep_apart=keep_apart).bind([it[1] for it in items])
 
 
 def fuse(items, absorb_into_two_qubit: bool = True):
@@ -159,24 +343,6 @@ def fuse(items, absorb_into_two_qubit: bool = True):
     With ``absorb_into_two_qubit`` (the single-process state): ``fuse_two_qubit_blocks``.  Without
     (the distributed state, which fuses further itself once it knows which qubits are global): only
     runs of uncontrolled one-qubit gates on the same qubit are merged."""
-    if absorb_into_two_qubit:
-        return fuse_two_qubit_blocks(items)
-    out = []
-    pending: dict[int, np.ndarray] = {}
-
-    def flush(q):
-        m = pending.pop(q, None)
-        if m is not None:
-            out.append(((q,), m, (), ()))
-
-    for targets, matrix, controls, states in items:
-        if len(targets) == 1 and not controls:
-            q = targets[0]
-            pending[q] = matrix @ pending[q] if q in pending else matrix
-            continue
-        for q in tuple(controls) + tuple(targets):
-            flush(q)
-        out.append((targets, matrix, controls, states))
-    for q in list(pending):
-        flush(q)
-    return out
+    items = list(items)
+    p = plan([shape_of(it) for it in items], mode="blocks" if absorb_into_two_qubit else "runs")
+    return p.bind([it[1] for it in items])
