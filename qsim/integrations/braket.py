@@ -20,8 +20,8 @@ from braket.simulator import BraketSimulator
 from braket.task_result import GateModelTaskResult
 
 import qsim
-from qsim.circuit.gates import GATES
 from qsim.errors import ValidationError
+from qsim.integrations.capabilities import gate_model_capabilities
 
 
 class QsimBraketSimulator(BraketSimulator):
@@ -53,41 +53,4 @@ class QsimBraketSimulator(BraketSimulator):
 
     @property
     def properties(self) -> GateModelSimulatorDeviceCapabilities:
-        props = self._device.properties
-        observables = ["x", "y", "z", "h", "i", "hermitian"]
-        operations = sorted(set(GATES) - {"gphase"} | {"unitary", "GPhase"})
-        return GateModelSimulatorDeviceCapabilities.parse_obj({
-            "service": {"executionWindows": [{"executionDay": "Everyday", "windowStartHour": "00:00",
-                                              "windowEndHour": "23:59:59"}],
-                        "shotsRange": [0, 2 ** 63 - 1]},
-            "action": {"braket.ir.openqasm.program": {
-                "actionType": "braket.ir.openqasm.program", "version": ["1"],
-                "supportedOperations": operations,
-                "supportedModifiers": [{"name": "ctrl"}, {"name": "negctrl"},
-                                       {"name": "pow", "exponent_types": ["int", "float"]}, {"name": "inv"}],
-                "supportedPragmas": ["braket_unitary_matrix", "braket_result_type_state_vector",
-                                     "braket_result_type_density_matrix", "braket_result_type_sample",
-                                     "braket_result_type_expectation", "braket_result_type_variance",
-                                     "braket_result_type_probability", "braket_result_type_amplitude"],
-                "forbiddenPragmas": ["braket_noise_amplitude_damping", "braket_noise_bit_flip",
-                                     "braket_noise_depolarizing", "braket_noise_kraus",
-                                     "braket_noise_pauli_channel", "braket_noise_generalized_amplitude_damping",
-                                     "braket_noise_phase_flip", "braket_noise_phase_damping",
-                                     "braket_noise_two_qubit_dephasing", "braket_noise_two_qubit_depolarizing",
-                                     "braket_result_type_adjoint_gradient"],
-                "supportedResultTypes": [
-                    {"name": "Sample", "observables": observables, "minShots": 1, "maxShots": 2 ** 63 - 1},
-                    {"name": "Expectation", "observables": observables, "minShots": 0, "maxShots": 2 ** 63 - 1},
-                    {"name": "Variance", "observables": observables, "minShots": 0, "maxShots": 2 ** 63 - 1},
-                    {"name": "Probability", "minShots": 0, "maxShots": 2 ** 63 - 1},
-                    {"name": "StateVector", "minShots": 0, "maxShots": 0},
-                    {"name": "DensityMatrix", "minShots": 0, "maxShots": 0},
-                    {"name": "Amplitude", "minShots": 0, "maxShots": 0},
-                ],
-                "supportPhysicalQubits": True, "supportsPartialVerbatimBox": False,
-                "requiresContiguousQubitIndices": False, "requiresAllQubitsMeasurement": False,
-                "supportsUnassignedMeasurements": True, "disabledQubitRewiringSupported": False,
-            }},
-            "paradigm": {"qubitCount": props["qubitCount"]},
-            "deviceParameters": {},
-        })
+        return GateModelSimulatorDeviceCapabilities.parse_obj(gate_model_capabilities(self._device.properties))
