@@ -84,20 +84,20 @@ def _cmd_run(args) -> int:
     rank = 0 if comm is None else comm.Get_rank()
     error = None
     try:
-        try:
-            with open(args.program, encoding="utf-8") as f:
-                source = f.read()
-        except OSError as e:
-            raise QsimError(f"cannot read program file {args.program!r}: {e.strerror}") from None
-        if args.shots < 0:
-            raise QsimError(f"--shots {args.shots} is negative")
+        from qsim.qasm.source import read_program_file
+
+        source = read_program_file(args.program)
         inputs = _parse_inputs(args.input)
         import qsim
         from qsim.state.executor import validate
+        from qsim.state.memory import check_shots_fit
 
         dev = qsim.device("local:qsim/statevector", precision=args.precision, comm=comm)
         circuit = dev.to_circuit(source, inputs)
         validate(circuit, args.shots)
+        if args.shots:  # every rank holds the results: agree on whether they fit, before running
+            check_shots_fit(args.shots, len(circuit.qubits), circuit.bit_count,
+                            share=1 if comm is None else comm.Get_size())
     except QsimError as e:
         error = _one_line(e)
     code = _agree(comm, error)
@@ -164,6 +164,16 @@ def _cmd_info(args) -> int:
     return 0
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; give a non-negative integer")
+    return value
+
+
 class _OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (``qsim: error: ...``) and exit code 2."""
 
@@ -176,8 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run an OpenQASM 3 program and print the result JSON")
     run.add_argument("program", help="path of an OpenQASM 3 file")
-    run.add_argument("--shots", type=int, default=0, help="0 (default): exact results; N > 0: sample N shots")
-    run.add_argument("--seed", type=int, default=None, help="seed for sampling (same results for the same seed)")
+    run.add_argument("--shots", type=_non_negative_int, default=0,
+                     help="0 (default): exact results; N > 0: sample N shots")
+    run.add_argument("--seed", type=_non_negative_int, default=None,
+                     help="seed for sampling, a non-negative integer (same results for the same seed)")
     run.add_argument("--precision", choices=["double", "single"], default="double")
     run.add_argument("--input", action="append", metavar="NAME=VALUE", help="value of an `input` parameter")
     run.add_argument("--compact", action="store_true", help="print the JSON on one line")

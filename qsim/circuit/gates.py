@@ -11,8 +11,10 @@ look gates up here; ``qsim.state`` asks a gate operation for its matrix and kind
 from __future__ import annotations
 
 import cmath
+import functools
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Callable
 
 import numpy as np
@@ -204,23 +206,83 @@ def lookup(name: str) -> GateSpec | None:
     return spec
 
 
-def matrix_power(u: np.ndarray, exponent: float) -> np.ndarray:
-    """Principal power ``u**exponent`` of a unitary matrix.
+def _pi_fraction(digits: int) -> Fraction:
+    """pi to ``digits`` decimal digits as an exact fraction (Machin's formula in integers)."""
+    return _pi_scaled(digits)
 
-    Integer exponents are computed exactly by repeated products (inverse = conjugate transpose);
-    fractional ones from the eigen-decomposition with each eigenphase taken in (-pi, pi].  A Schur
-    decomposition would be more robust for defective matrices, but a unitary is always normal, so
-    its eigenvectors can be made orthonormal; we orthonormalise them explicitly (QR) so degenerate
-    eigenvalues do not spoil the result.
-    """
+
+@functools.lru_cache(maxsize=8)
+def _pi_scaled(digits: int) -> Fraction:
+    scale = 10 ** (digits + 10)
+
+    def arctan_inv(x: int) -> int:  # arctan(1/x) * scale
+        total, term, k, x2 = 0, scale // x, 1, x * x
+        while term:
+            total += term // k if (k // 2) % 2 == 0 else -(term // k)
+            term //= x2
+            k += 2
+        return total
+
+    return Fraction(4 * (4 * arctan_inv(5) - arctan_inv(239)), scale)
+
+
+_PHASE_DENOMINATOR = 64    # eigenphases p/q * pi with q up to this are recognised exactly
+_PHASE_SNAP = 1e-13        # ... when within this many radians of it
+
+
+def _exact_exponent(exponent) -> int | Fraction:
+    """The exponent as an exact number: an ``int`` when integral (every float above 2**53 is),
+    else the float's exact binary fraction.  Refuses what is not a finite real number."""
+    if isinstance(exponent, (bool, np.bool_)) or not isinstance(exponent, (int, float, np.integer, np.floating)):
+        raise ValidationError(f"a gate power must be a real number, got {exponent!r}")
+    if isinstance(exponent, (int, np.integer)):
+        return int(exponent)
     exponent = float(exponent)
-    if exponent == int(exponent) and abs(exponent) <= 1 << 20:
-        k = int(exponent)
+    if not math.isfinite(exponent):
+        raise ValidationError(f"a gate power must be finite, got pow({exponent}): it cannot be represented")
+    return int(exponent) if exponent.is_integer() else Fraction(exponent)
+
+
+def _powered_phase(theta: float, k: int | Fraction) -> float:
+    """``k * theta`` reduced into (-pi, pi], exactly enough for any ``k``: a phase that is a small
+    rational multiple of pi (those of every fixed gate) is reduced in exact rational arithmetic;
+    any other is taken as the exact value of its float and reduced with pi to enough digits."""
+    ratio = Fraction(theta / math.pi).limit_denominator(_PHASE_DENOMINATOR)
+    if abs(theta - float(ratio) * math.pi) <= _PHASE_SNAP:
+        turns = (ratio * k) % 2  # in units of pi, in [0, 2)
+        value = float(turns) * math.pi
+    else:
+        exact = Fraction(theta) * k
+        digits = max(len(str(abs(exact.numerator))) - len(str(exact.denominator)), 0) + 30
+        two_pi = 2 * _pi_fraction(digits)
+        value = float(exact - two_pi * math.floor(exact / two_pi))
+    return value - 2 * math.pi if value > math.pi else value
+
+
+def _nearest_unitary(m: np.ndarray) -> np.ndarray:
+    """The unitary factor of ``m``'s polar decomposition (the closest unitary matrix)."""
+    w, _, vh = np.linalg.svd(m)
+    return w @ vh
+
+
+def matrix_power(u: np.ndarray, exponent) -> np.ndarray:
+    """Principal power ``u**exponent`` of a unitary matrix; the result is unitary for any exponent.
+
+    Small integer exponents are computed by repeated products (inverse = conjugate transpose), which
+    keeps exact zeros and ones.  Any other exponent goes through the eigen-decomposition: each
+    eigenphase is taken in (-pi, pi], multiplied by the exponent and reduced modulo 2 pi exactly
+    enough (``_powered_phase``; so ``pow(10**12) @ x`` is the identity and ``pow(1e300) @ x`` too,
+    1e300 being an even integer), and the result is re-unitarised.  A unitary is normal, so its
+    eigenvectors can be made orthonormal even for degenerate eigenvalues: they are taken from a
+    generic real combination of its Hermitian and anti-Hermitian parts, which commute.
+
+    Raises:
+        ValidationError: the exponent is not a finite real number.
+    """
+    k = _exact_exponent(exponent)
+    if isinstance(k, int) and abs(k) <= _SMALL_POWER:
         base = u if k >= 0 else u.conj().T
         return np.linalg.matrix_power(base, abs(k))
-    # Eigenvectors of a normal matrix: use the Hermitian part trick for robustness with
-    # degenerate eigenvalues.  For unitary u, H = (u + u^H)/2 and K = (u - u^H)/(2i) commute,
-    # so a random real combination of them is Hermitian with (generically) the same eigenvectors.
     rng = np.random.default_rng(12345)
     a, b = rng.uniform(0.5, 1.5, size=2)
     herm = a * (u + u.conj().T) / 2 + b * (u - u.conj().T) / 2j
@@ -228,10 +290,14 @@ def matrix_power(u: np.ndarray, exponent: float) -> np.ndarray:
     eig = np.diag(vecs.conj().T @ u @ vecs)
     phases = np.angle(eig)
     phases = np.where(phases <= -np.pi + 1e-15, np.pi, phases)  # -pi is the same point as +pi
-    mags = np.abs(eig)
-    powered = (mags ** exponent) * np.exp(1j * exponent * phases)
-    return (vecs * powered) @ vecs.conj().T
+    powered = np.exp(1j * np.array([_powered_phase(float(t), k) for t in phases]))
+    return _nearest_unitary((vecs * powered) @ vecs.conj().T)
+
+
+_SMALL_POWER = 64
 
 
 def is_unitary(m: np.ndarray, atol: float = 1e-8) -> bool:
-    return m.ndim == 2 and m.shape[0] == m.shape[1] and np.allclose(m @ m.conj().T, np.eye(m.shape[0]), atol=atol)
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or not np.all(np.isfinite(m)):
+        return False
+    return bool(np.allclose(m @ m.conj().T, np.eye(m.shape[0]), atol=atol))

@@ -38,10 +38,15 @@ Modules: ``syntax`` (ANTLR -> AST, cached by source text), ``interpreter`` (the 
 from __future__ import annotations
 
 from qsim.circuit.circuit import Circuit
+from qsim.errors import ProgramError
+from qsim.qasm import limits as _limits
 from qsim.qasm import syntax as _syntax
-from qsim.qasm.interpreter import MAX_WHILE_ITERATIONS, Interpreter
+from qsim.qasm.interpreter import Interpreter
+from qsim.qasm.limits import MAX_LOOP_ITERATIONS
 
-__all__ = ["parse", "MAX_WHILE_ITERATIONS"]
+MAX_WHILE_ITERATIONS = MAX_LOOP_ITERATIONS  # the old name: one cap for `for` and `while`
+
+__all__ = ["parse", "MAX_LOOP_ITERATIONS", "MAX_WHILE_ITERATIONS"]
 
 
 def parse(source: str, inputs: dict | None = None, *, source_name: str = "<program>") -> Circuit:
@@ -61,7 +66,18 @@ def parse(source: str, inputs: dict | None = None, *, source_name: str = "<progr
             names the offending value, with line and column.
     """
     if not isinstance(source, str):
-        from qsim.errors import ProgramError
         raise ProgramError(f"an OpenQASM program must be a str, got {type(source).__name__}")
-    program = _syntax.parse_ast(source)
-    return Interpreter(source, inputs, source_name).run(program)
+    if len(source) > _limits.MAX_SOURCE_BYTES:
+        raise ProgramError(f"the program has {len(source)} characters, more than the limit of "
+                           f"{_limits.MAX_SOURCE_BYTES}")
+
+    def work():
+        return Interpreter(source, inputs, source_name).run(_syntax.parse_ast(source))
+
+    try:
+        if _syntax.nesting_depth(source) <= _limits.SHALLOW_NESTING:
+            return work()
+        return _limits.run_deep(work)
+    except RecursionError:
+        raise ProgramError("the program nests too deeply for the parser (blocks, calls or expressions); "
+                           f"keep nesting under {_limits.MAX_NESTING} levels") from None

@@ -39,10 +39,8 @@ from qsim.qasm import stdgates as _stdgates
 from qsim.qasm import syntax as _syntax
 from qsim.qasm import values as V
 
-MAX_WHILE_ITERATIONS = 100_000
-MAX_CALL_DEPTH = 64
-MAX_UNROLLED_POWER = 64   # pow(k) @ custom with |k| above this is multiplied out instead of repeated
-MAX_OPERATIONS = 5_000_000
+from qsim.qasm.limits import (MAX_CALL_DEPTH, MAX_LOOP_ITERATIONS, MAX_OPERATIONS, MAX_QUBITS_DECLARED,
+                              MAX_REGISTER_SIZE, MAX_UNROLLED_POWER, loop_limit_message)
 
 _BINOP = {op: op.name for op in ast.BinaryOperator}
 _UNOP = {op: op.name for op in ast.UnaryOperator}
@@ -281,6 +279,10 @@ class Interpreter:
             size = self.const_int(node.size, "qubit register size")
             if size <= 0:
                 raise self.error(node.size, f"qubit register '{node.qubit.name}' must have a positive size, got {size}")
+            if size > MAX_REGISTER_SIZE or self.n_qubits + size > MAX_QUBITS_DECLARED:
+                raise self.error(node.size, f"qubit register '{node.qubit.name}' of {size} qubits: at most "
+                                            f"{MAX_REGISTER_SIZE} qubits per register and {MAX_QUBITS_DECLARED} "
+                                            f"in all are accepted ({self.n_qubits} declared before)")
             reg = QubitReg(range(self.n_qubits, self.n_qubits + size))
         self.declare(node.qubit.name, reg, node.qubit)
         self.n_qubits += len(reg.labels)
@@ -443,7 +445,9 @@ class Interpreter:
     def _for(self, node):
         t = self.type_of(node.type)
         name = node.identifier.name
-        for value in self.iteration_values(node.set_declaration):
+        for count, value in enumerate(self.iteration_values(node.set_declaration), 1):
+            if count > MAX_LOOP_ITERATIONS:
+                raise self.error(node, loop_limit_message("for"))
             value = self.cast(value, t, node.set_declaration)
             self.frame.scopes.append({name: Var(name, t, value, False, self.branch_depth)})
             try:
@@ -484,9 +488,8 @@ class Interpreter:
             if not cond:
                 return
             count += 1
-            if count > MAX_WHILE_ITERATIONS:
-                raise self.error(node, f"'while' loop ran more than {MAX_WHILE_ITERATIONS} iterations; "
-                                       f"qsim unrolls loops at parse time and stops here")
+            if count > MAX_LOOP_ITERATIONS:
+                raise self.error(node, loop_limit_message("while"))
             try:
                 self.run_block(node.block)
             except _Continue:
@@ -701,7 +704,13 @@ class Interpreter:
     def pragma_matrix(self, node, text, rows, offset) -> np.ndarray:
         if len({len(r) for r in rows}) != 1:
             raise self.pragma_error(node, text, offset, f"matrix rows have different lengths {[len(r) for r in rows]}")
-        return np.array(rows, dtype=np.complex128)
+        with np.errstate(all="ignore"):  # 1e400 becomes inf: reported below, not warned about
+            m = np.array(rows, dtype=np.complex128)
+        if not np.all(np.isfinite(m)):
+            bad = next(v for row in rows for v in row if not np.isfinite(complex(v)))
+            raise self.pragma_error(node, text, offset,
+                                    f"matrix entry {bad!r} is not a finite number (too large for a double?)")
+        return m
 
     def unitary_pragma(self, node, text, p):
         m = self.pragma_matrix(node, text, p.matrix, p.offset)
@@ -760,9 +769,10 @@ class Interpreter:
                 powers.append(-1.0)
             elif kind == ast.GateModifierName.pow:
                 k = self.known(V.scalar(self.eval(m.argument)), m.argument, "a pow() exponent")
-                if isinstance(k, complex) or not isinstance(k, (int, float)) or not math.isfinite(k):
-                    raise self.error(m.argument, f"pow() exponent must be a real number, got {k!r}")
-                powers.append(float(k))
+                if isinstance(k, (bool, complex)) or not isinstance(k, (int, float)) or \
+                        (isinstance(k, float) and not math.isfinite(k)):
+                    raise self.error(m.argument, f"pow() exponent must be a finite real number, got {k!r}")
+                powers.append(k if isinstance(k, int) else float(k))  # ints stay exact (parity of 10**30+1)
             else:
                 n = 1
                 if m.argument is not None:
@@ -866,7 +876,7 @@ class Interpreter:
             u = _compose.compose(ops, qubits)
         except QsimError as e:  # e.g. an unbound parameter
             raise self.error(None, str(e)) from None
-        return [GateOp("unitary", tuple(qubits), (), (), (), (float(k),), u)]
+        return [GateOp("unitary", tuple(qubits), (), (), (), (k if isinstance(k, int) else float(k),), u)]
 
     def angle(self, node) -> float:
         v = self.eval(node)
@@ -989,11 +999,15 @@ class Interpreter:
             width = None if node.size is None else self.const_int(node.size, "a type width")
             if width is not None and width <= 0:
                 raise self.error(node.size, f"type width must be positive, got {width}")
+            if width is not None and width > MAX_REGISTER_SIZE:
+                raise self.error(node.size, f"type width {width} is more than the limit of {MAX_REGISTER_SIZE}")
             return V.QType(kind, width)
         if isinstance(node, ast.BitType):
             width = None if node.size is None else self.const_int(node.size, "a bit register size")
             if width is not None and width <= 0:
                 raise self.error(node.size, f"bit register size must be positive, got {width}")
+            if width is not None and width > MAX_REGISTER_SIZE:
+                raise self.error(node.size, f"bit register size {width} is more than the limit of {MAX_REGISTER_SIZE}")
             return V.QType("bit", width)
         if isinstance(node, ast.BoolType):
             return V.QType("bool")
@@ -1001,6 +1015,11 @@ class Interpreter:
             return V.QType("complex")
         if isinstance(node, ast.ArrayType):
             dims = [self.const_int(d, "an array dimension") for d in node.dimensions]
+            cells = 1
+            for d, dn in zip(dims, node.dimensions):
+                cells *= max(d, 0)
+                if cells > MAX_REGISTER_SIZE:
+                    raise self.error(dn, f"an array of dimensions {dims} has more than {MAX_REGISTER_SIZE} elements")
             return V.QType("array", base=self.type_of(node.base_type), dims=dims)
         if isinstance(node, ast.ArrayReferenceType):
             return V.QType("arrayref", base=self.type_of(node.base_type))

@@ -35,6 +35,7 @@ from openqasm3._antlr.qasm3Parser import qasm3Parser
 from openqasm3.parser import QASM3ParsingError, QASMNodeVisitor
 
 from qsim.errors import ProgramError
+from qsim.qasm.limits import MAX_NESTING
 
 
 class Locator:
@@ -140,6 +141,33 @@ def _make_parser(source: str, mode, report: bool) -> qasm3Parser:
 
 
 _LOC = re.compile(r"^L(\d+):C(\d+):\s*(.*)$", re.S)
+_OPEN = (qasm3Lexer.LPAREN, qasm3Lexer.LBRACKET, qasm3Lexer.LBRACE)
+_CLOSE = (qasm3Lexer.RPAREN, qasm3Lexer.RBRACKET, qasm3Lexer.RBRACE)
+
+
+@functools.lru_cache(maxsize=128)
+def nesting_depth(source: str) -> int:
+    """The deepest bracket nesting of ``source`` (parentheses, brackets and braces together), from
+    the token stream (so comments and strings do not count).  Raises ``ProgramError`` at the first
+    bracket deeper than ``MAX_NESTING``: the parser recurses per level, so depth is bounded before
+    parsing.  A lexer error is left to ``parse_ast`` to report."""
+    lexer = qasm3Lexer(InputStream(source))
+    lexer.removeErrorListeners()
+    depth = deepest = 0
+    tok = lexer.nextToken()
+    while tok.type != -1:
+        if tok.type in _OPEN:
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if depth > MAX_NESTING:
+                    raise Locator(source).error_at(
+                        f"brackets, parentheses or blocks nest {depth} deep here, more than the limit of "
+                        f"{MAX_NESTING}", tok.line, tok.column + 1)
+        elif tok.type in _CLOSE:
+            depth = max(depth - 1, 0)
+        tok = lexer.nextToken()
+    return deepest
 
 
 @functools.lru_cache(maxsize=128)
@@ -164,6 +192,8 @@ def parse_ast(source: str) -> ast.Program:
                                    tok.line, tok.column + 1) from None
     except _SyntaxError as e:
         raise loc.error_at(f"syntax error: {e.msg}", e.line, e.column) from None
+    if tree.stop is None or tree.stop.type == -1 and tree.start.type == -1:
+        raise loc.error_at("the program is empty (no statements; only whitespace or comments)", 1, 1)
     try:
         return QASMNodeVisitor().visitProgram(tree)
     except QASM3ParsingError as e:

@@ -24,6 +24,7 @@ from qsim.circuit import result_types as rt
 from qsim.circuit.operations import Conditional, Measure
 from qsim.errors import InternalError, ValidationError
 from qsim.state.compile import Branch, MeasureStep, ResetStep, Unitaries, lower
+from qsim.state.memory import check_branch_fits, check_shots_fit
 
 _X = np.array([[0, 1], [1, 0]], dtype=np.complex128)
 _PROB_EPS = 1e-14
@@ -113,6 +114,7 @@ class _Runner:
         self.rng = rng
         self.make_state = make_state
         self.stats = {"pathsMax": 1, "midCircuitMeasurements": 0, "resets": 0}
+        self.branch_budget = None  # bytes all branch states together may take (qsim.state.memory)
 
     def run(self, steps, paths):
         for step in steps:
@@ -138,7 +140,7 @@ class _Runner:
 
     def _measure(self, paths, qubit, bit, reset):
         out = []
-        for p in paths:
+        for i, p in enumerate(paths):
             p1 = min(max(p.state.prob_one(qubit), 0.0), 1.0)
             p0 = 1.0 - p1
             if self.shots:
@@ -150,6 +152,10 @@ class _Runner:
                 keep0, keep1 = p0 > _PROB_EPS, p1 > _PROB_EPS
             children = []
             if keep0 and keep1:
+                if not getattr(p.state, "distributed", False):  # a distributed copy agrees on its own check
+                    self.branch_budget = check_branch_fits(
+                        len(out) + len(paths) - i, p.state.n_qubits, p.state.array.dtype,
+                        self.stats["midCircuitMeasurements"] + self.stats["resets"], self.branch_budget)
                 children = [(0, w0, p0, p.state), (1, w1, p1, p.state.copy())]
             elif keep0:
                 children = [(0, w0, p0, p.state)]
@@ -227,6 +233,8 @@ def execute(circuit, shots, make_state, *, seed=None, fusion=True, absorb_into_t
     steps, terminal = lower(instructions, fusion=fusion, absorb_into_two_qubit=absorb_into_two_qubit)
     physical = _physical_bits(steps)
     measures = sorted(_all_measures(instructions), key=lambda qb: qb[1])
+    if shots:
+        check_shots_fit(shots, n, max(circuit.bit_count, 1), len(measures) or n)
 
     runner = _Runner(shots, rng, make_state)
     state = make_state(n)

@@ -77,3 +77,51 @@ def max_qubits(dtype, share: int = 1) -> int:
     while ((1 << (n + 1)) * np.dtype(dtype).itemsize) // max(share, 1) <= usable:
         n += 1
     return n
+
+
+def _usable() -> int:
+    return int(available_bytes() * 0.95) - (256 << 20)
+
+
+def shot_result_bytes(shots: int, n_qubits: int, n_bits: int = 0, n_columns: int | None = None) -> int:
+    """Peak bytes the sampled results of ``shots`` shots take, from the draws to the Braket-shaped
+    result: per shot, the sorted uniforms and the drawn index (float64/int64, with their copies),
+    the shuffle, the per-qubit bit columns (built through int64), the measured classical bits, the
+    ``measurements`` table and its list-of-lists form in the Braket result (~64 bytes + 8 per cell)."""
+    cols = n_qubits if n_columns is None else n_columns
+    per_shot = 48 + 17 * n_qubits + 2 * n_bits + cols + (64 + 8 * cols)
+    return int(shots) * per_shot
+
+
+def check_shots_fit(shots: int, n_qubits: int, n_bits: int = 0, n_columns: int | None = None, *,
+                    share: int = 1) -> None:
+    """Raise ``ResourceError`` naming the shot count, the qubits and the bytes if the results of
+    ``shots`` shots would not fit the memory available (``share`` processes on this host)."""
+    need = shot_result_bytes(shots, n_qubits, n_bits, n_columns) * max(share, 1)
+    usable = _usable()
+    if need > usable:
+        per = f" ({share} processes on this host)" if share > 1 else ""
+        raise ResourceError(
+            f"{shots} shots on {n_qubits} qubit(s) need about {need} bytes for their results{per}, but only "
+            f"{max(usable, 0)} bytes are available on this machine; use fewer shots (at most "
+            f"{max(usable // max(need // max(int(shots), 1), 1), 0)} here)")
+
+
+def check_branch_fits(live_states: int, n_qubits: int, dtype, measurements: int, budget: int | None = None) -> int:
+    """Before a mid-circuit measurement splits a path in two: raise ``ResourceError`` naming the
+    qubits, the measurements so far and the bytes if ``live_states + 1`` states of ``n_qubits`` do
+    not fit in ``budget`` (or one more does not fit in what is available now).  Returns the budget:
+    pass it back at the next split.  Without one, it is what is available now plus what the live
+    states already hold (so all branches of a run together must fit in what the run found)."""
+    one = state_bytes(n_qubits, dtype)
+    usable = max(_usable(), 0)
+    if budget is None:
+        budget = usable + live_states * one
+    need = (live_states + 1) * one
+    if need > budget or one > usable:
+        raise ResourceError(
+            f"mid-circuit measurement {measurements} splits the run into more branches: {live_states + 1} "
+            f"{n_qubits}-qubit states need {need} bytes ({one} each, {np.dtype(dtype).name}), but only "
+            f"{min(budget, usable + live_states * one)} bytes are available for them; use fewer qubits or "
+            f"measurements, or shots > 0")
+    return budget
