@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from pathlib import Path
 
 from werkzeug.wrappers import Response
 
@@ -30,6 +31,17 @@ from jobs.errors import JobsError
 
 BRAKET_IMAGE = re.compile(r"^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/amazon-braket-[a-z0-9-]+-jobs:[\w.\-]+$")
 _STORE_JOB_ARN = re.compile(r"^arn:aws:braket:[a-z0-9\-]*:([0-9]{12}):job/")
+
+
+def _results_dir(job: dict) -> Path:
+    """The directory holding the job's ``output/model.tar.gz`` (what GetJob's s3Path must name)."""
+    from jobs import environment
+
+    request = {"outputDataConfig": job["outputDataConfig"], "jobName": job["jobName"]}
+    job_id = job["jobArn"].split(":job/", 1)[1]
+    if hasattr(environment, "results_archive"):
+        return environment.results_archive(request, job_id).parent.parent
+    return environment.output_root(request) / job["jobName"]
 
 
 class BraketHandler:
@@ -114,10 +126,13 @@ class BraketHandler:
 
     def GetJob(self, jobArn, additionalAttributeNames=None):  # noqa: N802
         job = self.ep.jobs.get_job(jobArn, additionalAttributeNames)
-        local_out = job.get("outputDataConfig", {}).get("s3Path")
+        results = self.ep.s3.s3_uri(str(_results_dir(job)))
         job = self.to_wire_paths(job)
-        if local_out and job["outputDataConfig"]["s3Path"].startswith("s3://"):
-            job["outputDataConfig"]["s3Path"] = job["outputDataConfig"]["s3Path"].rstrip("/") + "/" + job["jobName"]
+        if results:
+            job["outputDataConfig"]["s3Path"] = results
+        if additionalAttributeNames and "QueueInfo" in additionalAttributeNames and "queueInfo" not in job:
+            job["queueInfo"] = {"queue": "JOBS_QUEUE", "position": "None",
+                                "message": f"The job is {job['status']}, not queued"}
         tags = self.ep.tasks.tags(job["jobArn"], job.get("tags"))
         if tags:
             job["tags"] = tags
