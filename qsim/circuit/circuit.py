@@ -90,6 +90,8 @@ class Circuit:
         out.instructions = [op.bind(values) if hasattr(op, "bind") else op for op in self.instructions]
         out.result_types = list(self.result_types)
         out.bit_count = self.bit_count
+        # what adjoint_gradient differentiates: the expressions, at these values
+        out.unbound = getattr(self, "unbound", None) or (self, values)
         return out
 
     def add(self, op) -> "Circuit":
@@ -208,6 +210,48 @@ class Circuit:
 
     def state_vector(self):
         return self.add_result_type(rt.StateVector())
+
+    def adjoint_gradient(self, observable, target=None, parameters=None):
+        """<observable> and its gradient by the adjoint method (shots=0 only).
+
+        ``observable`` is an ``Observable`` on the qubits ``target``, or a weighted sum given as a list
+        of ``(coefficient, Observable, targets)``.  ``parameters``: names (or ``FreeParameter``s) to
+        differentiate by; default every free parameter.  The result value is
+        ``{"expectation": float, "gradient": {name: float}}`` (Braket's shape)."""
+        where = "adjoint_gradient"
+        if isinstance(observable, Observable):
+            if target is None:
+                raise ValidationError(f"{where}: give the observable's target qubit(s)")
+            terms = ((1.0, observable, self._targets(target, where)),)
+        else:
+            if target is not None:
+                raise ValidationError(f"{where}: a sum of terms carries its targets per term; do not pass target=")
+            terms = []
+            for term in observable:
+                try:
+                    coeff, obs, tgt = term
+                except (TypeError, ValueError):
+                    raise ValidationError(f"{where}: a term must be (coefficient, Observable, targets), "
+                                          f"got {term!r}") from None
+                if not isinstance(obs, Observable):
+                    raise ValidationError(f"{where}: {obs!r} is not an Observable")
+                try:
+                    coeff = float(coeff)
+                except (TypeError, ValueError):
+                    raise ValidationError(f"{where}: coefficient {coeff!r} is not a real number") from None
+                terms.append((coeff, obs, self._targets(tgt, where)))
+            terms = tuple(terms)
+        if parameters is not None:
+            if isinstance(parameters, (str, ParameterExpression)):
+                parameters = [parameters]
+            names = []
+            for p in parameters:
+                name = getattr(p, "name", p)
+                if not isinstance(name, str):
+                    raise ValidationError(f"{where}: parameter {p!r} is not a name or FreeParameter")
+                names.append(name)
+            parameters = tuple(names)
+        return self.add_result_type(rt.AdjointGradient(terms, parameters))
 
     def amplitude(self, state):
         if isinstance(state, str):

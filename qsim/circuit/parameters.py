@@ -12,7 +12,8 @@ from typing import Mapping
 
 from qsim.errors import ValidationError
 
-_OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "**": operator.pow}
+_OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "**": operator.pow,
+        "%": operator.mod}
 
 
 class ParameterExpression:
@@ -22,6 +23,11 @@ class ParameterExpression:
         raise NotImplementedError
 
     def bind(self, values: Mapping[str, float]) -> float:
+        raise NotImplementedError
+
+    def value_and_gradient(self, values: Mapping[str, float]) -> tuple[float, dict]:
+        """The value and the exact partial derivatives ``{name: d value / d name}`` (forward-mode
+        differentiation of the expression tree; only names the expression uses appear)."""
         raise NotImplementedError
 
     def _wrap(self, other):
@@ -46,6 +52,7 @@ class ParameterExpression:
     def __truediv__(self, o): return self._bin("/", o)
     def __rtruediv__(self, o): return self._bin("/", o, True)
     def __pow__(self, o): return self._bin("**", o)
+    def __mod__(self, o): return self._bin("%", o)
     def __neg__(self): return _BinOp("*", _Const(-1.0), self)
     def __pos__(self): return self
 
@@ -73,6 +80,9 @@ class FreeParameter(ParameterExpression):
             raise ValidationError(f"free parameter '{self.name}' must be finite, got {value!r}")
         return value
 
+    def value_and_gradient(self, values):
+        return self.bind(values), {self.name: 1.0}
+
     def __repr__(self):
         return self.name
 
@@ -93,6 +103,9 @@ class _Const(ParameterExpression):
     def bind(self, values):
         return self.value
 
+    def value_and_gradient(self, values):
+        return self.value, {}
+
     def __repr__(self):
         return repr(self.value)
 
@@ -107,8 +120,34 @@ class _BinOp(ParameterExpression):
     def bind(self, values):
         return float(_OPS[self.op](self.left.bind(values), self.right.bind(values)))
 
+    def value_and_gradient(self, values):
+        a, da = self.left.value_and_gradient(values)
+        b, db = self.right.value_and_gradient(values)
+        value = float(_OPS[self.op](a, b))
+        op = self.op
+        if op in ("+", "-", "%"):  # d(a % c)/da = 1 where it is differentiable
+            sign = -1.0 if op == "-" else 1.0
+            if op == "%" and db:
+                raise ValidationError(f"cannot differentiate {self!r}: the modulus depends on a parameter")
+            return value, _combine(da, 1.0, db, sign)
+        if op == "*":
+            return value, _combine(da, b, db, a)
+        if op == "/":
+            return value, _combine(da, 1.0 / b, db, -a / (b * b))
+        # a ** b = exp(b ln a): d = b a^(b-1) da + a^b ln(a) db
+        left = b * a ** (b - 1) if da else 0.0
+        right = value * math.log(a) if db else 0.0
+        return value, _combine(da, left, db, right)
+
     def __repr__(self):
         return f"({self.left!r} {self.op} {self.right!r})"
+
+
+def _combine(da: dict, ca: float, db: dict, cb: float) -> dict:
+    out = {k: ca * v for k, v in da.items()}
+    for k, v in db.items():
+        out[k] = out.get(k, 0.0) + cb * v
+    return out
 
 
 def bind_value(value, values: Mapping[str, float]) -> float:

@@ -119,6 +119,58 @@ class Amplitude(ResultType):
         return {"type": "amplitude", "states": list(self.states)}
 
 
+def _term_string(coeff, observable) -> str:
+    prod = " @ ".join(f.name for f in observable.factors)
+    return prod if coeff == 1 else f"{coeff!r} * {prod}"
+
+
+@dataclass(frozen=True, eq=False)
+class AdjointGradient(ResultType):
+    """<H> and its gradient by the adjoint method, for ``H = sum_k c_k P_k``: ``terms`` =
+    ((c_k, Observable P_k, targets of P_k), ...); ``parameters`` the names to differentiate by, or
+    None for every parameter of the program (Braket's ``all``).  Value (Braket's shape):
+    ``{"expectation": float, "gradient": {name: float}}``.  shots=0 only."""
+
+    terms: tuple
+    parameters: tuple | None = None
+    kind = "adjoint_gradient"
+
+    def __post_init__(self):
+        if not self.terms:
+            raise ValidationError("adjoint_gradient needs an observable")
+        for coeff, observable, targets in self.terms:
+            if isinstance(coeff, bool) or not isinstance(coeff, (int, float)) or coeff != coeff:
+                raise ValidationError(f"adjoint_gradient: coefficient {coeff!r} is not a real number")
+            if len(targets) != observable.qubit_count:
+                raise ValidationError(f"adjoint_gradient: {observable!r} acts on {observable.qubit_count} "
+                                      f"qubit(s) but {len(targets)} target(s) were given: {list(targets)}")
+            if len(set(targets)) != len(targets):
+                raise ValidationError(f"adjoint_gradient targets repeat a qubit: {list(targets)}")
+        if self.parameters is not None:
+            for p in self.parameters:
+                if not isinstance(p, str) or not p:
+                    raise ValidationError(f"adjoint_gradient: parameter {p!r} is not a name")
+
+    @property
+    def qubits(self):
+        return tuple(dict.fromkeys(q for _, _, t in self.terms for q in t))
+
+    def remap(self, mapping):
+        return AdjointGradient(tuple((c, o, tuple(mapping[q] for q in t)) for c, o, t in self.terms),
+                               self.parameters)
+
+    def to_json(self):
+        if len(self.terms) == 1 and self.terms[0][0] == 1:
+            observable = self.terms[0][1].to_json()
+        else:
+            observable = [" + ".join(_term_string(c, o) for c, o, _ in self.terms)]
+        out = {"type": "adjoint_gradient", "observable": observable,
+               "targets": [list(t) for _, _, t in self.terms]}
+        if self.parameters is not None:
+            out["parameters"] = list(self.parameters)
+        return out
+
+
 # Which result types are allowed with shots=0 and with shots>0 (Braket's rules).
-EXACT_ONLY = (StateVector, Amplitude, DensityMatrix)
+EXACT_ONLY = (StateVector, Amplitude, DensityMatrix, AdjointGradient)
 SAMPLED_ONLY = (Sample,)

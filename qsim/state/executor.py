@@ -57,6 +57,36 @@ def validate(circuit, shots):
     if circuit.free_parameters():
         raise ValidationError(f"unbound free parameter(s) {sorted(circuit.free_parameters())}: "
                               f"pass inputs={{name: value}}")
+    if sum(isinstance(r, rt.AdjointGradient) for r in types) > 1:
+        raise ValidationError("a program may request at most one adjoint_gradient result type")
+
+
+def _adjoint_request(circuit, r, mapping, steps):
+    """(gate ops with parameter expressions, values, parameter names) for an adjoint_gradient."""
+    from qsim.circuit.operations import GateOp
+
+    if any(not isinstance(s, Unitaries) for s in steps):
+        raise ValidationError("adjoint_gradient needs a circuit without mid-circuit measurement, reset or "
+                              "feed-forward (terminal measurements are fine)")
+    source, values = getattr(circuit, "unbound", None) or (circuit, {})
+    ops = [op for op in source.instructions if isinstance(op, GateOp)]
+    if mapping is not None:
+        ops = [op.remap(mapping) for op in ops]
+    order = []
+    for op in ops:
+        for p in op.params:
+            if hasattr(p, "free_parameters"):
+                order.extend(sorted(p.free_parameters()))
+    known = list(dict.fromkeys(order + list(getattr(source, "input_names", ()) or ()) + list(values)))
+    if r.parameters is None:
+        names = list(dict.fromkeys(order + list(getattr(source, "input_names", ()) or ())))
+    else:
+        names = list(dict.fromkeys(r.parameters))
+        unknown = [p for p in names if p not in known]
+        if unknown:
+            raise ValidationError(f"adjoint_gradient: unknown parameter(s) {unknown}; the program's parameters "
+                                  f"are {known}")
+    return ops, values, names
 
 
 def _observable_results(types):
@@ -219,6 +249,7 @@ def execute(circuit, shots, make_state, *, seed=None, fusion=True, absorb_into_t
     mapping = {q: i for i, q in enumerate(labels)}
     if labels == tuple(range(n)):  # already contiguous: nothing to relabel
         instructions, types = list(circuit.instructions), list(circuit.result_types)
+        mapping = None
     else:
         instructions = [op.remap(mapping) for op in circuit.instructions]
         types = [r.remap(mapping) for r in circuit.result_types]
@@ -245,8 +276,20 @@ def execute(circuit, shots, make_state, *, seed=None, fusion=True, absorb_into_t
     values = []
     if shots == 0:
         measurements = np.zeros((0, len(measures) or n), dtype=np.uint8)
-        for r in types:
-            values.append(_exact_value(r, paths, n))
+        gradient_at = None
+        for i, r in enumerate(types):
+            if isinstance(r, rt.AdjointGradient):
+                gradient_at = i
+                values.append(None)
+            else:
+                values.append(_exact_value(r, paths, n))
+        if gradient_at is not None:  # last: the sweep walks the state back to |0>
+            from qsim.state.adjoint import adjoint_gradient
+
+            r = types[gradient_at]
+            ops, inputs, names = _adjoint_request(circuit, r, mapping, steps)
+            expectation, grad = adjoint_gradient(paths[0].state, ops, inputs, r.terms, names)
+            values[gradient_at] = {"expectation": expectation, "gradient": grad}
     else:
         samples, shot_bits = [], []
         for p in paths:
