@@ -91,18 +91,44 @@ def _follow(client, arn: str, show_log: bool) -> dict:
             print(f"[{e['timeOfEvent']:%H:%M:%S}] {e['eventType']}: {e['message']}", file=sys.stderr)
         seen_events = len(job["events"])
         if show_log and log.exists():
-            with open(log, "rb") as f:
-                f.seek(offset)
-                chunk = f.read()
-            cut = chunk.rfind(b"\n") + 1
-            if cut:
-                sys.stderr.write(chunk[:cut].decode(errors="replace"))
-                offset += cut
+            offset = _copy_log(log, offset, sys.stderr, whole_lines=True)
         if job["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
             if job.get("failureReason"):
                 print(f"failureReason: {job['failureReason']}", file=sys.stderr)
             return job
         time.sleep(0.25)
+
+
+LOG_CHUNK = 1 << 16
+
+
+def _copy_log(path: Path, offset: int, out, whole_lines: bool = False) -> int:
+    """Copy ``path`` from ``offset`` to its current end onto the text stream ``out``, 64 KiB at a
+    time (memory stays bounded whatever the log's size); return the new offset. With
+    ``whole_lines`` a trailing partial line is left for the next call."""
+    target = getattr(out, "buffer", None)
+    with open(path, "rb") as f:
+        f.seek(offset)
+        while True:
+            chunk = f.read(LOG_CHUNK)
+            if not chunk:
+                break
+            if whole_lines:
+                cut = chunk.rfind(b"\n") + 1
+                if not cut:
+                    if len(chunk) < LOG_CHUNK:
+                        break
+                    cut = len(chunk)  # one line longer than a chunk: print it in pieces
+                chunk = chunk[:cut]
+                f.seek(offset + cut)
+            offset += len(chunk)
+            if target is not None:
+                out.flush()
+                target.write(chunk)
+            else:
+                out.write(chunk.decode(errors="replace"))
+    out.flush()
+    return offset
 
 
 @_guarded
@@ -140,12 +166,7 @@ def cmd_logs(args) -> int:
     offset = 0
     while True:
         if path.exists():
-            with open(path, "rb") as f:
-                f.seek(offset)
-                chunk = f.read()
-            offset += len(chunk)
-            sys.stdout.write(chunk.decode(errors="replace"))
-            sys.stdout.flush()
+            offset = _copy_log(path, offset, sys.stdout)
         if not args.follow:
             return EXIT_OK
         if client.get_job(args.arn)["status"] in ("COMPLETED", "FAILED", "CANCELLED"):

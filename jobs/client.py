@@ -23,14 +23,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from jobs import processes
-from jobs.environment import JobPaths, output_root
-from jobs.errors import ConflictException, ResourceNotFoundException, ValidationException
-from jobs.staging import stage_code
-from jobs.store import ACTIVE, TERMINAL, JobRow, Store
+from jobs.environment import JobPaths, results_archive
+from jobs.errors import (ConflictException, ResourceNotFoundException, StorageFullException, ValidationException,
+                         storage_full)
+from jobs.limits import Volume, check_capacity
+from jobs.staging import atomic_write_bytes, stage_code
+from jobs.store import ACTIVE, TERMINAL, JobRow, Store, job_arn
 from jobs.validation import (DEFAULT_MAX_RUNTIME, code_kind, resolve_location, validate_create_job,
                              parse_time, validate_job_arn, validate_search)
-
-STARTUP_GRACE_SECONDS = 30.0
+from jobs.watchdog import STARTUP_GRACE_SECONDS, clean_stale_staging, reconcile, reconcile_active, staging_name
 _ECHOED = ("algorithmSpecification", "checkpointConfig", "deviceConfig", "hyperParameters", "inputDataConfig",
            "instanceConfig", "jobName", "outputDataConfig", "roleArn", "stoppingCondition", "tags", "associations")
 
@@ -51,6 +52,9 @@ class JobsClient:
     def __init__(self, home: str | os.PathLike | None = None):
         self.store = Store(home)
         self.home = self.store.home
+        # What a crash left (kill -9 of a supervisor or of `job create`) is repaired at the next start.
+        clean_stale_staging(self.store)
+        reconcile_active(self.store)
 
     # --- CreateJob --------------------------------------------------------------------------------
 
@@ -59,6 +63,7 @@ class JobsClient:
 
     def _create(self, request: dict, base_dir: str | os.PathLike | None = None, launch: bool = True) -> str:
         req = validate_create_job(request, base_dir)
+        check_capacity(req, self.home)
         if "stoppingCondition" not in req or req["stoppingCondition"].get("maxRuntimeInSeconds") is None:
             req["stoppingCondition"] = {**(req.get("stoppingCondition") or {}),
                                         "maxRuntimeInSeconds": DEFAULT_MAX_RUNTIME}
@@ -69,21 +74,29 @@ class JobsClient:
 
         job_id = f"{req['jobName']}-{uuid.uuid4().hex[:12]}"
         final = self.store.job_dir(job_id)
-        tmp = final.with_name(f".staging-{job_id}")
+        tmp = final.with_name(staging_name(job_id))  # names this process: cleaned if it dies mid-way
         paths = JobPaths.for_request(tmp, req)
         smc = req["algorithmSpecification"]["scriptModeConfig"]
         field = "algorithmSpecification.scriptModeConfig.s3Uri"
         try:
+            tmp.mkdir(mode=0o700)
             src = resolve_location(smc["s3Uri"], field)
             extra = stage_code(src, code_kind(src, smc["compressionType"], field), paths.code_original,
-                               paths.code_dir, field)
+                               paths.code_dir, field, Volume(req))
             paths.make()
-            paths.log_file.touch()
+            os.close(os.open(paths.log_file, os.O_WRONLY | os.O_CREAT, 0o600))
             sys_path = [str(p.relative_to(paths.code_dir)) for p in extra if p != paths.code_dir]
-            body = {"job_id": job_id, "arn": None, "request": req, "sys_path": sys_path, "home": str(self.home)}
+            body = {"job_id": job_id, "arn": job_arn(job_id), "request": req, "sys_path": sys_path,
+                    "home": str(self.home)}
+            atomic_write_bytes(paths.spec_file, json.dumps(body, indent=1).encode())
             os.rename(tmp, final)
-        except BaseException:
+        except BaseException as e:
             shutil.rmtree(tmp, ignore_errors=True)
+            full = storage_full(e, self.home, f"cannot stage job {job_id}") if isinstance(e, Exception) else None
+            if full is not None:
+                raise full from None
+            if isinstance(e, shutil.Error):
+                raise ValidationException(f"{field}: cannot copy the code: {e}") from None
             raise
         try:
             row = self.store.insert(job_id, req["jobName"], token, digest, req, req["deviceConfig"]["device"],
@@ -91,8 +104,9 @@ class JobsClient:
         except sqlite3.IntegrityError:  # a concurrent create with the same token won
             shutil.rmtree(final, ignore_errors=True)
             return self._same_request(self.store.find_by_token(token), digest, token)
-        body["arn"] = row.arn
-        (final / "job.json").write_text(json.dumps(body, indent=1))
+        except StorageFullException:
+            shutil.rmtree(final, ignore_errors=True)
+            raise
         if not launch:  # waits for ``mpirun ... job exec ARN``; never reconciled as "never started"
             (final / "no-start").touch()
         else:
@@ -136,30 +150,7 @@ class JobsClient:
         return self._reconcile(row)
 
     def _reconcile(self, row: JobRow) -> JobRow:
-        if row.status not in ACTIVE:
-            return row
-        if row.supervisor_pid:
-            if processes.alive(row.supervisor_pid, row.supervisor_start):
-                return row
-            reason = (f"The job's supervisor (pid {row.supervisor_pid}) exited without recording a final "
-                      "status: it crashed or was killed")
-        elif time.time() - row.created_at < STARTUP_GRACE_SECONDS or (Path(row.job_dir) / "no-start").exists():
-            return row
-        else:
-            reason = "The job's supervisor never started"
-        processes.terminate_job(row.job_id, None, 2.0)
-        paths = JobPaths.for_request(row.job_dir, row.request)
-        try:
-            failure = paths.failure_file.read_text(errors="replace").strip()[:1024] or None
-        except OSError:
-            failure = None
-        if row.cancel_requested:
-            self.store.transition(row.job_id, "CANCELLED", ACTIVE, (("CANCELLED", reason),), ended_at=time.time())
-        else:
-            reason = failure or reason
-            self.store.transition(row.job_id, "FAILED", ACTIVE, (("FAILED", reason),), ended_at=time.time(),
-                                  failure_reason=reason[:1024])
-        return self.store.get(row.job_id)
+        return reconcile(self.store, row)
 
     def get_job(self, jobArn: str, additionalAttributeNames: list[str] | None = None) -> dict:
         row = self._row(jobArn)
@@ -191,6 +182,13 @@ class JobsClient:
 
     def cancel_job(self, jobArn: str) -> dict:
         row = self._row(jobArn)
+        if row.status == "QUEUED" and not row.supervisor_pid and (Path(row.job_dir) / "no-start").exists():
+            # Nothing runs it yet (created with --no-start): there is no one to finish the cancel.
+            if self.store.transition(row.job_id, "CANCELLED", ("QUEUED",),
+                                     (("CANCELLED", "Job cancelled before it was started"),),
+                                     cancel_requested=1, ended_at=time.time()):
+                return {"jobArn": row.arn, "cancellationStatus": "CANCELLED"}
+            row = self._row(row.arn)
         if row.status in ("QUEUED", "RUNNING"):
             if self.store.transition(row.job_id, "CANCELLING", ("QUEUED", "RUNNING"), cancel_requested=1):
                 return {"jobArn": row.arn, "cancellationStatus": "CANCELLING"}
@@ -225,8 +223,8 @@ class JobsClient:
         return Path(row.job_dir) / "log.txt"
 
     def get_job_result(self, jobArn: str, allow_pickle: bool = False) -> dict:
-        """The saved results, read from ``<s3Path>/<jobName>/output/model.tar.gz`` as
-        ``AwsQuantumJob.result()`` does ({} if the job saved none); waits for nothing."""
+        """The saved results, read from ``<s3Path>/<job id>/output/model.tar.gz`` (this job's own
+        archive) as ``AwsQuantumJob.result()`` does ({} if the job saved none); waits for nothing."""
         import tarfile
 
         from jobs.persistence import _decode
@@ -234,7 +232,7 @@ class JobsClient:
         row = self._row(jobArn)
         if row.status not in TERMINAL:
             raise ConflictException(f"job {row.arn} is {row.status}; results exist once it has ended")
-        archive = output_root(row.request) / row.name / "output" / "model.tar.gz"
+        archive = results_archive(row.request, row.job_id)
         if not archive.exists():
             return {}
         with tarfile.open(archive) as tar:

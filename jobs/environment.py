@@ -31,6 +31,7 @@ import json
 import os
 from pathlib import Path
 
+from jobs.limits import network_interface
 from jobs.validation import MPI_PROCESSES_HP, resolve_location
 
 # --- getters used by job scripts (Braket names and defaults) --------------------------------------
@@ -130,13 +131,26 @@ def output_root(request: dict) -> Path:
     return resolve_location(request["outputDataConfig"]["s3Path"], "outputDataConfig.s3Path")
 
 
-def resource_config(request: dict, current_host: str = "algo-1") -> dict:
+def job_output_dir(request: dict, job_id: str) -> Path:
+    """``<s3Path>/<job id>/``: this job's own outputs (model.tar.gz under ``output/``, ``tasks/``).
+
+    Keyed by the job id (``<jobName>-<12 hex>``, unique like Braket's job ARN), never by the name
+    alone, so a job that re-uses a name never touches another job's results."""
+    return output_root(request) / job_id
+
+
+def results_archive(request: dict, job_id: str) -> Path:
+    return job_output_dir(request, job_id) / "output" / "model.tar.gz"
+
+
+def resource_config(request: dict, current_host: str = "algo-1", home=None) -> dict:
     hosts = host_names(request)
+    iface = network_interface(Path(home)) if home else "lo"
     return {"current_host": current_host, "current_instance_type": request["instanceConfig"]["instanceType"],
             "current_group_name": "homogeneousCluster", "hosts": hosts,
             "instance_groups": [{"instance_group_name": "homogeneousCluster",
                                  "instance_type": request["instanceConfig"]["instanceType"], "hosts": hosts}],
-            "network_interface_name": "lo"}
+            "network_interface_name": iface}
 
 
 def input_data_config(request: dict) -> dict:
@@ -153,7 +167,92 @@ def _decode(value: str):
         return value
 
 
-def rank_environment(job: dict, paths: JobPaths, rank: int, size: int, local_rank: int) -> dict[str, str]:
+# --- the environment a rank starts from -----------------------------------------------------------
+#
+# A Braket job starts from the service's variables, not the caller's shell: a rank inherits only
+# what Python, MPI and the threads need, plus what the user names explicitly, and then gets the
+# contract's variables. Everything else of the caller (AWS_SECRET_ACCESS_KEY, tokens, ...) stays out.
+
+INHERITED_NAMES = frozenset((
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TERM", "TZ", "TMPDIR", "HOSTNAME",
+    "LD_LIBRARY_PATH", "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "PYENV_ROOT", "PYENV_VERSION",
+))
+INHERITED_PREFIXES = ("LC_", "PYTHON", "OMP_", "KMP_", "GOMP_", "MKL_", "OPENBLAS_", "BLIS_", "NUMBA_", "QSIM_")
+# MPI's settings (tuning a user may set) and, inside a rank, the launcher's own variables.
+MPI_PREFIXES = ("MPICH_", "MPIR_CVAR_", "I_MPI_", "FI_", "UCX_", "OMPI_MCA_", "PRTE_MCA_", "OPAL_")
+LAUNCHER_PREFIXES = ("PMI_", "PMIX_", "HYDRA_", "MPI_", "MPIR_", "OMPI_", "PRTE_", "HYD_")
+PASSTHROUGH_VARIABLE = "QSIM_JOB_PASSTHROUGH_ENV"
+# Never inherited, whatever a pattern says: this runner sets them (the contract, its own markers).
+_OWN_PREFIXES = ("AMZN_BRAKET_", "SM_", "QSIM_JOB_ID", "QSIM_JOBS_SUPERVISED")
+
+
+def passthrough_names(home: str | os.PathLike | None, environ=None) -> tuple[str, ...]:
+    """Names the user passes through to ranks: ``QSIM_JOB_PASSTHROUGH_ENV`` (comma or space
+    separated; ``NAME_*`` for a prefix) and ``passthrough_env`` (a list) in ``$QSIM_HOME/config.json``."""
+    environ = os.environ if environ is None else environ
+    names = [n for n in environ.get(PASSTHROUGH_VARIABLE, "").replace(",", " ").split() if n]
+    if home is not None:
+        try:
+            with open(Path(home) / "config.json") as f:
+                extra = json.load(f).get("passthrough_env") or []
+        except (OSError, ValueError, AttributeError):
+            extra = []
+        names += [str(n) for n in extra if isinstance(n, str)] if isinstance(extra, list) else []
+    return tuple(names)
+
+
+def _named(name: str, patterns: tuple[str, ...]) -> bool:
+    return any(name.startswith(p[:-1]) if p.endswith("*") else name == p for p in patterns)
+
+
+def inherited_environment(base, home: str | os.PathLike | None, launcher: bool = False) -> dict[str, str]:
+    """The part of ``base`` (an environment) that a job's processes keep.
+
+    ``launcher=True`` inside a rank: the MPI launcher's own variables (PMI_*, HYDRA_*, ...) are
+    kept too, since MPI_Init needs them; outside one (supervisor, mpirun) they are dropped, so a
+    job created from inside an MPI program never joins that program's world.
+    """
+    passthrough = passthrough_names(home, base)
+    keep = {}
+    for name, value in base.items():
+        if name.startswith(_OWN_PREFIXES):
+            ours = launcher and name in ("QSIM_JOB_ID", "QSIM_JOBS_SUPERVISED")  # set by the supervisor
+        elif name.startswith(LAUNCHER_PREFIXES) and not name.startswith(MPI_PREFIXES):
+            ours = launcher
+        else:
+            ours = (name in INHERITED_NAMES or name.startswith(INHERITED_PREFIXES) or name.startswith(MPI_PREFIXES)
+                    or _named(name, passthrough))
+        if ours:
+            keep[name] = value
+    return keep
+
+
+def extra_environment(job: dict, paths: "JobPaths", rank: int) -> dict[str, str]:
+    """The one place where variables beyond the contract are added to every rank's environment.
+
+    Returns ``{name: value}``; it runs last, so its variables win. A feature that gives jobs
+    something to talk to (e.g. the local Braket endpoint: its URL and the credentials the SDK
+    needs) adds its variables here and nowhere else. Today it adds nothing.
+    """
+    return {}
+
+
+def rank_environment(job: dict, paths: JobPaths, rank: int, size: int, local_rank: int,
+                     base=None) -> dict[str, str]:
+    """The complete environment of one rank (the runner replaces ``os.environ`` with it).
+
+    Built in three steps, in this order: what the rank inherits from ``base`` (default
+    ``os.environ``; see ``inherited_environment``: Python, MPI and thread settings, the user's
+    pass-through names), every variable of the contract (``contract_environment``), then
+    ``extra_environment``. ``job`` is the content of ``job.json``.
+    """
+    env = inherited_environment(os.environ if base is None else base, job.get("home"), launcher=True)
+    env.update(contract_environment(job, paths, rank, size, local_rank))
+    env.update(extra_environment(job, paths, rank))
+    return env
+
+
+def contract_environment(job: dict, paths: JobPaths, rank: int, size: int, local_rank: int) -> dict[str, str]:
     """Every variable of the contract for one rank. ``job`` is the content of ``job.json``."""
     req = job["request"]
     smc = req["algorithmSpecification"]["scriptModeConfig"]
@@ -163,7 +262,7 @@ def rank_environment(job: dict, paths: JobPaths, rank: int, size: int, local_ran
     hosts = host_names(req)
     host = hosts[min(rank // processes_per_host(req), len(hosts) - 1)]
     out = output_root(req)
-    rc = resource_config(req, host)
+    rc = resource_config(req, host, job.get("home"))
     env = {
         "AMZN_BRAKET_JOB_NAME": name,
         "AMZN_BRAKET_DEVICE_ARN": req["deviceConfig"]["device"],
@@ -172,8 +271,8 @@ def rank_environment(job: dict, paths: JobPaths, rank: int, size: int, local_ran
         "AMZN_BRAKET_HP_FILE": str(paths.hp_file),
         "AMZN_BRAKET_INPUT_DIR": str(paths.data_dir),
         "AMZN_BRAKET_OUT_S3_BUCKET": str(out),
-        "AMZN_BRAKET_TASK_RESULTS_S3_URI": (out / "jobs" / name / "tasks").as_uri(),
-        "AMZN_BRAKET_JOB_RESULTS_S3_PATH": str(out / name / "output"),
+        "AMZN_BRAKET_TASK_RESULTS_S3_URI": (job_output_dir(req, job["job_id"]) / "tasks").as_uri(),
+        "AMZN_BRAKET_JOB_RESULTS_S3_PATH": str(job_output_dir(req, job["job_id"]) / "output"),
         "AMZN_BRAKET_SCRIPT_S3_URI": smc["s3Uri"],
         "AMZN_BRAKET_SCRIPT_ENTRY_POINT": smc["entryPoint"],
         "AMZN_BRAKET_SCRIPT_COMPRESSION_TYPE": smc.get("compressionType", "NONE"),
@@ -188,7 +287,7 @@ def rank_environment(job: dict, paths: JobPaths, rank: int, size: int, local_ran
         "SM_CURRENT_INSTANCE_GROUP": "homogeneousCluster",
         "SM_NUM_GPUS": "0",
         "SM_NUM_CPUS": str(os.cpu_count() or 1),
-        "SM_NETWORK_INTERFACE_NAME": "lo",
+        "SM_NETWORK_INTERFACE_NAME": rc["network_interface_name"],
         "SM_LOG_LEVEL": "20",
         "SM_RESOURCE_CONFIG": json.dumps(rc),
         "SM_INPUT_DATA_CONFIG": json.dumps(input_data_config(req)),
@@ -217,7 +316,7 @@ def rank_environment(job: dict, paths: JobPaths, rank: int, size: int, local_ran
         "input_config_dir": str(paths.input_config), "input_data_config": input_data_config(req),
         "input_dir": str(paths.input_dir), "job_name": name, "log_level": 20,
         "model_dir": str(paths.model_dir), "module_dir": str(paths.code_dir),
-        "module_name": env["SM_MODULE_NAME"], "network_interface_name": "lo", "num_cpus": os.cpu_count() or 1,
+        "module_name": env["SM_MODULE_NAME"], "network_interface_name": rc["network_interface_name"], "num_cpus": os.cpu_count() or 1,
         "num_gpus": 0, "output_data_dir": str(paths.output_data_dir), "output_dir": str(paths.output_dir),
         "resource_config": rc, "user_entry_point": smc["entryPoint"],
     })

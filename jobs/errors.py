@@ -1,7 +1,7 @@
 """Errors raised by the jobs API, named after the Braket service's exceptions.
 
-Who uses this: ``jobs.validation`` (bad requests), ``jobs.client`` (conflicts, unknown jobs) and
-``jobs.cli`` (which turns any of them into a one-line message and a non-zero exit code).
+Who uses this: ``jobs.validation`` (bad requests), ``jobs.client`` (conflicts, unknown jobs),
+``jobs.store`` and ``jobs.client`` (a full disk, ``storage_full``) and ``jobs.cli`` (which turns any of them into a one-line message and a non-zero exit code).
 
 Each error carries ``response = {"Error": {"Code": ..., "Message": ...}}`` in the shape of a
 botocore ``ClientError``, so code written against boto3 can inspect it the same way.
@@ -40,3 +40,39 @@ class ResourceNotFoundException(JobsError, LookupError):
     """No job with this ARN exists under this QSIM_HOME."""
 
     code = "ResourceNotFoundException"
+
+
+class StorageFullException(JobsError, OSError):
+    """No space left on the device under ``$QSIM_HOME`` (or a job's location): nothing half-written
+    was kept; the message names the path and what could not be written."""
+
+    code = "ServiceQuotaExceededException"
+
+
+_FULL_MESSAGES = ("database or disk is full", "disk i/o error")
+
+
+def storage_full(exc: BaseException, path, what: str) -> StorageFullException | None:
+    """``exc`` as a StorageFullException if it comes from a full disk under ``path``, else None.
+
+    ENOSPC/EDQUOT from the OS; from SQLite, SQLITE_FULL, or an I/O error while the device under
+    ``path`` has (almost) no space left."""
+    import errno
+    import os
+    import sqlite3
+
+    if isinstance(exc, StorageFullException):
+        return exc
+    full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(exc, sqlite3.OperationalError) and str(exc).lower() in _FULL_MESSAGES:
+        full = "full" in str(exc).lower()
+        if not full:
+            try:
+                st = os.statvfs(path)
+                full = st.f_bavail * st.f_frsize < (1 << 20)
+            except OSError:
+                full = False
+    if not full:
+        return None
+    detail = getattr(exc, "strerror", None) or str(exc)
+    return StorageFullException(f"no space left on device under {path}: {what}: {detail}")

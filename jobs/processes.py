@@ -4,15 +4,25 @@ Who calls this: ``jobs.supervisor`` (to stop ranks on cancel and timeout) and ``
 (to reconcile jobs whose supervisor died). Linux ``/proc`` is used where it exists.
 
 Why not just kill the launcher's process group: MPICH's hydra starts every rank in a session of
-its own, so a job's processes span several groups. Every process of a supervised job inherits the
-environment marker ``QSIM_JOB_ID=<id>``, which is how they are found (children of ranks included).
+its own, so a job's processes span several groups. A job's processes are found three ways, so that
+none can slip away:
+  * the environment marker ``QSIM_JOB_ID=<id>`` every process of a supervised job inherits;
+  * descent: the supervisor is a child subreaper (``prctl(PR_SET_CHILD_SUBREAPER)``), so a
+    grandchild that calls ``setsid`` and is orphaned is reparented to the supervisor, not to init,
+    and stays its descendant whatever it does to its environment or session;
+  * the registry ``ranks/processes.json`` (pid + start time of every descendant, rewritten by
+    the supervisor as they come and go), which lets a reader or the watchdog kill them after the
+    supervisor itself was killed.
 """
 
 from __future__ import annotations
 
+import ctypes
+import json
 import os
 import signal
 import time
+from pathlib import Path
 
 JOB_MARKER = "QSIM_JOB_ID"
 
@@ -89,9 +99,89 @@ def group_alive(pgid: int | None) -> bool:
     return True
 
 
-def _signal_all(job_id: str, pgid: int | None, sig: int) -> bool:
-    """Send ``sig`` to the launcher's group and every marked process; True if anything was left."""
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux >= 3.4); False if unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (zombies included), from /proc/<pid>/task/*/children."""
+    out = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def descendants(pid: int, exclude: tuple[int, ...] = ()) -> list[int]:
+    """Every live descendant of ``pid`` (breadth first), skipping ``exclude`` and their subtrees."""
+    found, todo = [], [pid]
+    while todo:
+        for c in children(todo.pop()):
+            if c in exclude or c in found:
+                continue
+            if start_time(c) is not None:
+                found.append(c)
+            todo.append(c)
+    return found
+
+
+def reap_orphans(keep: tuple[int, ...] = ()) -> None:
+    """Collect exited children other than ``keep`` (orphans reparented to this subreaper)."""
+    for c in children(os.getpid()):
+        if c not in keep and start_time(c) is None:
+            try:
+                os.waitpid(c, os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+
+def write_registry(path: Path, pids: list[int]) -> None:
+    """Record ``pids`` with their start times (atomically) for whoever must kill them later."""
+    entries = [[p, st] for p in pids if (st := start_time(p)) is not None]
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(entries, f)
+        os.replace(tmp, path)
+    except OSError:  # a full disk must not stop the supervisor; the marker and descent still find them
+        pass
+
+
+def read_registry(path: Path) -> list[tuple[int, int]]:
+    try:
+        with open(path) as f:
+            return [(int(p), int(st)) for p, st in json.load(f)]
+    except (OSError, ValueError, TypeError):
+        return []
+
+
+def _signal_all(job_id: str, pgid: int | None, sig: int, known=()) -> bool:
+    """Send ``sig`` to the launcher's group, every marked process and every ``known`` (pid, start)
+    still running; True if anything was left."""
     left = False
+    for pid, st in known:
+        if alive(pid, st):
+            left = True
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
     if pgid and group_alive(pgid):
         left = True
         try:
@@ -107,17 +197,23 @@ def _signal_all(job_id: str, pgid: int | None, sig: int) -> bool:
     return left
 
 
-def terminate_job(job_id: str, pgid: int | None, grace: float) -> None:
-    """TERM the job's processes, wait up to ``grace`` seconds, then KILL what is left; wait until gone."""
-    if not _signal_all(job_id, pgid, signal.SIGTERM):
+def _any_left(job_id: str, pgid: int | None, known) -> bool:
+    return bool(group_alive(pgid) or job_processes(job_id) or any(alive(p, st) for p, st in known))
+
+
+def terminate_job(job_id: str, pgid: int | None, grace: float, known=()) -> None:
+    """TERM the job's processes (marked, in the launcher's group, or ``known`` (pid, start time)
+    pairs), wait up to ``grace`` seconds, then KILL what is left; wait until gone."""
+    known = list(known)
+    if not _signal_all(job_id, pgid, signal.SIGTERM, known):
         return
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         time.sleep(0.05)
-        if not (group_alive(pgid) or job_processes(job_id)):
+        if not _any_left(job_id, pgid, known):
             return
-    _signal_all(job_id, pgid, signal.SIGKILL)
+    _signal_all(job_id, pgid, signal.SIGKILL, known)
     deadline = time.monotonic() + 5.0
-    while time.monotonic() < deadline and (group_alive(pgid) or job_processes(job_id)):
+    while time.monotonic() < deadline and _any_left(job_id, pgid, known):
         time.sleep(0.05)
-        _signal_all(job_id, pgid, signal.SIGKILL)
+        _signal_all(job_id, pgid, signal.SIGKILL, known)

@@ -5,7 +5,8 @@ Who calls this: ``jobs.cli`` (``python -m qsim job exec``), started by the super
 created with ``--no-start``, or ``job exec --spec REQUEST.json``), e.g. under a cluster scheduler.
 
 In each rank it:
-  1. sets every variable of the contract (``jobs.environment.rank_environment``);
+  1. replaces its environment with ``jobs.environment.rank_environment`` (what Python and MPI
+     need, the user's pass-through names, every variable of the contract; nothing else);
   2. sends the rank's output to the job log, one whole line per write, tagged ``[rank] `` when there
      is more than one rank (and, when run by hand, also to the terminal);
   3. runs the entry point with cwd = the code directory (``pkg.mod`` like ``python -m``;
@@ -41,6 +42,9 @@ _FALSE = ("false", "0", "no", "n", "off", "")
 
 class LineWriter(io.TextIOBase):
     """A text stream that writes whole lines, each with one ``os.write`` per target fd."""
+
+    lost_bytes = 0  # shared by every LineWriter of this process: output that could not be written
+    lost_error: str | None = None
 
     def __init__(self, fds: list[int], tag: str, fileno: int):
         super().__init__()
@@ -82,7 +86,9 @@ class LineWriter(io.TextIOBase):
             while view:
                 try:
                     n = os.write(fd, view)
-                except OSError:
+                except OSError as e:  # e.g. a full disk: counted, recorded at exit (record_lost_output)
+                    LineWriter.lost_bytes += len(view)
+                    LineWriter.lost_error = e.strerror or str(e)
                     break
                 view = view[n:]
 
@@ -153,7 +159,7 @@ def run_entry_point(entry_point: str, hyperparameters: dict[str, str]):
 
 def record_failure(paths: JobPaths, text: str) -> None:
     paths.failure_file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(paths.failure_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = os.open(paths.failure_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         os.write(fd, (text.replace("\n", " ")[:4000] + "\n").encode("utf-8", "replace"))
         os.fsync(fd)
@@ -161,13 +167,37 @@ def record_failure(paths: JobPaths, text: str) -> None:
         os.close(fd)
 
 
-def _record_pid(paths: JobPaths, rank: int) -> None:
+RANK_RECORD_BYTES = 4096
+
+
+def _record_pid(paths: JobPaths, rank: int) -> int | None:
+    """Write ranks/<rank>.json, padded to 4 KiB and kept open: the rank rewrites it in place at
+    exit (``_record_lost_output``), which needs no new disk space even when the disk is full."""
     from jobs.processes import start_time
 
     paths.ranks_dir.mkdir(parents=True, exist_ok=True)
     pid = os.getpid()
-    (paths.ranks_dir / f"{rank}.json").write_text(json.dumps({"pid": pid, "start": start_time(pid),
-                                                             "host": os.uname().nodename}))
+    info = {"pid": pid, "start": start_time(pid), "host": os.uname().nodename}
+    try:
+        fd = os.open(paths.ranks_dir / f"{rank}.json", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.pwrite(fd, json.dumps(info).encode().ljust(RANK_RECORD_BYTES), 0)
+    except OSError:
+        return None
+    return fd
+
+
+def _record_lost_output(fd: int | None, rank: int) -> None:
+    if fd is None or not LineWriter.lost_bytes:
+        return
+    from jobs.processes import start_time
+
+    info = {"pid": os.getpid(), "start": start_time(os.getpid()), "host": os.uname().nodename,
+            "log_lost_bytes": LineWriter.lost_bytes, "log_error": (LineWriter.lost_error or "")[:200]}
+    try:
+        os.pwrite(fd, json.dumps(info).encode()[:RANK_RECORD_BYTES].ljust(RANK_RECORD_BYTES), 0)
+        os.fsync(fd)
+    except OSError:
+        pass
 
 
 def run_rank(job_dir: Path, supervised: bool, comm=None) -> int:
@@ -181,10 +211,17 @@ def run_rank(job_dir: Path, supervised: bool, comm=None) -> int:
         from mpi4py import MPI
 
         comm = MPI.COMM_WORLD
-    os.environ.update(rank_environment(job, paths, rank, size, local_rank))
-    _record_pid(paths, rank)
+    agree_comm = None
+    if comm is not None and size > 1:  # reserved for the agreement at the end (before any user code)
+        from qsim.distributed.spmd import agreement_comm
 
-    log_fd = os.open(paths.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        agree_comm = agreement_comm(comm)
+    env = rank_environment(job, paths, rank, size, local_rank)
+    os.environ.clear()  # a rank starts from the contract, not from the caller's shell
+    os.environ.update(env)
+    record_fd = _record_pid(paths, rank)
+
+    log_fd = os.open(paths.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     sys.stdout.flush()
     sys.stderr.flush()
     if supervised:  # mpirun's own output already goes to the log; send C-level output there too
@@ -218,10 +255,16 @@ def run_rank(job_dir: Path, supervised: bool, comm=None) -> int:
         exit_code, reason = 1, f"{type(e).__name__}: {e}"
     sys.stdout.flush()
     sys.stderr.flush()
+    _record_lost_output(record_fd, rank)
     if exit_code:
-        record_failure(paths, reason)
-        if comm is not None and size > 1:
-            comm.Abort(exit_code)
+        try:
+            record_failure(paths, reason)
+        except OSError:  # a full disk: the exit code still fails the job
+            pass
+    if agree_comm is not None:  # qsim.distributed.spmd: all failed alike -> one exit code; else abort
+        from qsim.distributed.spmd import settle
+
+        exit_code = settle(agree_comm, reason if exit_code else None, exit_code or 1, quiet=True)
     return exit_code
 
 

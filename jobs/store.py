@@ -7,7 +7,8 @@ Layout::
 
     $QSIM_HOME/                 (default ~/.qsim)
       jobs.db                   SQLite, WAL mode: tables jobs, events
-      config.json               optional: {"hostfile": "...", "kill_grace_seconds": 10}
+      config.json               optional: {"hostfile": "...", "kill_grace_seconds": 10, "network_interface": "eth0",
+                                "oversubscription_factor": 4, "passthrough_env": ["NAME", "PREFIX_*"]}
       jobs/<job-id>/            one directory per job, standing in for the container's /opt/ml
 
 Concurrency: every write is one short ``BEGIN IMMEDIATE`` transaction; ``clientToken`` is UNIQUE,
@@ -20,10 +21,13 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from jobs.errors import storage_full
 
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 ACTIVE = ("QUEUED", "RUNNING", "CANCELLING")
@@ -100,14 +104,40 @@ class JobRow:
     cancel_requested: bool
 
 
+def private_dir(path: Path) -> None:
+    """Create ``path`` (and parents) as 0700, and make it 0700 if it already existed."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if stat.S_IMODE(path.stat().st_mode) != 0o700:
+        os.chmod(path, 0o700)
+
+
 class Store:
+    """Job state under ``home``: the directories are 0700 and jobs.db (with its -wal/-shm) 0600,
+    also when they existed before with wider modes, since requests hold hyperparameters."""
+
     def __init__(self, home: str | os.PathLike | None = None):
         self.home = Path(home).absolute() if home else qsim_home()
-        self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / "jobs").mkdir(exist_ok=True)
         self.db_path = self.home / "jobs.db"
-        with self._connect() as con:
-            con.executescript(_SCHEMA)
+        try:
+            private_dir(self.home)
+            private_dir(self.home / "jobs")
+            for entry in os.scandir(self.home / "jobs"):
+                if entry.is_dir(follow_symlinks=False) and stat.S_IMODE(entry.stat().st_mode) != 0o700:
+                    os.chmod(entry.path, 0o700)
+            os.close(os.open(self.db_path, os.O_RDWR | os.O_CREAT, 0o600))
+            for p in (self.db_path, self.db_path.with_name("jobs.db-wal"), self.db_path.with_name("jobs.db-shm")):
+                if p.exists() and stat.S_IMODE(p.stat().st_mode) != 0o600:
+                    os.chmod(p, 0o600)
+            con = self._connect()
+            try:
+                con.executescript(_SCHEMA)
+            finally:
+                con.close()
+        except (OSError, sqlite3.OperationalError) as e:
+            full = storage_full(e, self.home, "cannot open the job database")
+            if full is None:
+                raise
+            raise full from None
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)
@@ -119,25 +149,40 @@ class Store:
 
     @contextmanager
     def transaction(self):
-        con = self._connect()
+        """One ``BEGIN IMMEDIATE`` transaction; a full disk rolls it back and raises
+        StorageFullException (SQLite keeps the database as it was before the transaction)."""
         try:
-            con.execute("BEGIN IMMEDIATE")
+            con = self._connect()
             try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
+                con.execute("BEGIN IMMEDIATE")
+                try:
+                    yield con
+                except BaseException:
+                    if con.in_transaction:
+                        con.execute("ROLLBACK")
+                    raise
+                con.execute("COMMIT")
+            finally:
+                con.close()
+        except sqlite3.OperationalError as e:
+            full = storage_full(e, self.home, "cannot update the job database")
+            if full is None:
                 raise
-            con.execute("COMMIT")
-        finally:
-            con.close()
+            raise full from None
 
     @contextmanager
     def reading(self):
-        con = self._connect()
         try:
-            yield con
-        finally:
-            con.close()
+            con = self._connect()
+            try:
+                yield con
+            finally:
+                con.close()
+        except sqlite3.OperationalError as e:
+            full = storage_full(e, self.home, "cannot read the job database")
+            if full is None:
+                raise
+            raise full from None
 
     def job_dir(self, job_id: str) -> Path:
         return self.home / "jobs" / job_id

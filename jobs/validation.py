@@ -2,13 +2,17 @@
 
 Who calls this: ``jobs.client`` before anything is written, so a bad request creates nothing.
 Every rule raises ``ValidationException`` whose message names the field (as a dotted path) and the
-rule, e.g. ``jobName: 'a_b' does not match ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,50}$``.
+rule, e.g. ``jobName: 'a_b' does not match the pattern [a-zA-Z0-9](-*[a-zA-Z0-9]){0,50} (whole
+value)``. Patterns are the service model's, applied with ``re.fullmatch``; the bounds on
+instanceCount and processes per host live in ``jobs.limits``.
 
 Where this runner differs from the service, on purpose:
   * locations (``s3Uri``, ``s3Path``) are local paths or ``file://`` URIs; ``s3://``/``https://``
     are refused with a message naming the supported schemes, and code/input locations must exist;
   * ``containerImage`` is refused (there are no containers here);
-  * ``local:qsim/<name>`` devices must be known to qsim at create time.
+  * ``local:qsim/<name>`` devices must be known to qsim at create time;
+  * names that become paths or variables get local rules: no NUL in any string, channelName not
+    ``.`` or ``..``, hyperparameter keys without ``=`` (they become ``SM_HP_<KEY>``).
 """
 
 from __future__ import annotations
@@ -23,15 +27,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from jobs import limits
 from jobs.errors import ValidationException
 
-JOB_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,50}$"
-ROLE_ARN_PATTERN = r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$"
-JOB_ARN_PATTERN = r"^arn:aws[a-z\-]*:braket:[a-z0-9\-]+:[0-9]{12}:job/.*$"
-RESOURCE_ARN_PATTERN = r"^arn:aws[a-z\-]*:braket:[a-z0-9\-]*:[0-9]{12}:.*$"
-CHANNEL_NAME_PATTERN = r"^[A-Za-z0-9\.\-_]+$"
-LOCAL_DEVICE_PATTERN = r"^local:([A-Za-z0-9_.\-]+)/([A-Za-z0-9_.\-]+)$"
-ENTRY_POINT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:[A-Za-z_][A-Za-z0-9_]*)?$"
+# Patterns as the service model writes them; every one is applied with re.fullmatch (never ^...$,
+# whose $ also matches before a trailing newline).
+JOB_NAME_PATTERN = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,50}"
+ROLE_ARN_PATTERN = r"arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+"
+JOB_ARN_PATTERN = r"arn:aws[a-z\-]*:braket:[a-z0-9\-]+:[0-9]{12}:job/.*"
+RESOURCE_ARN_PATTERN = r"arn:aws[a-z\-]*:braket:[a-z0-9\-]*:[0-9]{12}:.*"
+CHANNEL_NAME_PATTERN = r"[A-Za-z0-9\.\-_]+"
+HYPERPARAMETER_VALUE_PATTERN = r".*"
+# Local rules (names that become paths, variables or Python imports here):
+LOCAL_DEVICE_PATTERN = r"local:([A-Za-z0-9_.\-]+)/([A-Za-z0-9_.\-]+)"
+ENTRY_POINT_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:[A-Za-z_][A-Za-z0-9_]*)?"
+HYPERPARAMETER_KEY_PATTERN = r"[^=\x00]+"  # becomes the variable name SM_HP_<KEY>
 
 INSTANCE_TYPES = (
     "ml.t3.large ml.t3.xlarge ml.t3.2xlarge ml.m4.xlarge ml.m4.2xlarge ml.m4.4xlarge ml.m4.10xlarge "
@@ -68,9 +78,9 @@ def _fail(field: str, rule: str) -> None:
 def _struct(value: Any, field: str, members: set[str], required: tuple[str, ...] = ()) -> dict:
     if not isinstance(value, dict):
         _fail(field, f"must be an object, got {type(value).__name__}")
-    unknown = sorted(set(value) - members)
+    unknown = sorted(set(value) - members, key=repr)
     if unknown:
-        _fail(f"{field}.{unknown[0]}" if field else unknown[0],
+        _fail(f"{field}.{unknown[0]}" if field else str(unknown[0]),
               f"unknown parameter; valid parameters are {', '.join(sorted(members))}")
     for name in required:
         if value.get(name) is None:
@@ -86,8 +96,10 @@ def _string(value: Any, field: str, min_len: int = 0, max_len: int | None = None
         _fail(field, f"must be at least {min_len} character{'s' if min_len > 1 else ''} long, got {value!r}")
     if max_len is not None and len(value) > max_len:
         _fail(field, f"must be at most {max_len} characters long, got {len(value)}")
-    if pattern is not None and not re.match(pattern, value):
-        _fail(field, f"{value!r} does not match {pattern}")
+    if "\x00" in value:
+        _fail(field, f"{value[:80]!r} must not contain a NUL character")
+    if pattern is not None and not re.fullmatch(pattern, value):
+        _fail(field, f"{value[:300]!r} does not match the pattern {pattern} (whole value)")
     return value
 
 
@@ -119,7 +131,10 @@ def _string_map(value: Any, field: str) -> dict:
 
 def resolve_location(uri: str, field: str, base_dir: str | os.PathLike | None = None) -> Path:
     """A location field as an absolute local path; ``s3://`` and other schemes are refused."""
-    parsed = urlparse(uri)
+    try:
+        parsed = urlparse(uri)
+    except ValueError as e:
+        _fail(field, f"{uri!r} is not a valid URI: {e}")
     if parsed.scheme in ("s3", "https", "http"):
         _fail(field, f"{uri!r}: {parsed.scheme}:// locations are not supported by the local runner; "
                      f"use {SUPPORTED_SCHEMES}")
@@ -140,6 +155,13 @@ def resolve_location(uri: str, field: str, base_dir: str | os.PathLike | None = 
 
 def code_kind(path: Path, compression: str, field: str) -> str:
     """What the code location holds: ``"dir"``, ``"file"`` (one .py) or ``"tar"`` (a .tar.gz)."""
+    try:
+        return _code_kind(path, compression, field)
+    except OSError as e:
+        _fail(field, f"{str(path)!r} cannot be read: {e.strerror or e}")
+
+
+def _code_kind(path: Path, compression: str, field: str) -> str:
     if not path.exists():
         _fail(field, f"{str(path)!r} does not exist")
     if compression == "GZIP":
@@ -167,7 +189,7 @@ def known_qsim_devices() -> tuple[str, ...]:
 def validate_device(device: Any, field: str = "deviceConfig.device") -> str:
     _string(device, field, 1, 256)
     if device.startswith("local:"):
-        m = re.match(LOCAL_DEVICE_PATTERN, device)
+        m = re.fullmatch(LOCAL_DEVICE_PATTERN, device)
         if not m:
             _fail(field, f"{device!r} does not match local:<provider>/<name> (letters, digits, _ - . only)")
         if m.group(1) == "qsim":
@@ -223,6 +245,8 @@ def validate_create_job(request: dict, base_dir: str | os.PathLike | None = None
             cf = f"inputDataConfig[{i}]"
             _struct(ch, cf, {"channelName", "contentType", "dataSource"}, ("channelName", "dataSource"))
             name = _string(ch["channelName"], cf + ".channelName", 1, 64, CHANNEL_NAME_PATTERN)
+            if name in (".", ".."):
+                _fail(cf + ".channelName", f"{name!r} is not allowed: a channel is staged to input/data/<channelName>")
             if name in seen:
                 _fail(cf + ".channelName", f"duplicate channel name {name!r}")
             seen.add(name)
@@ -233,7 +257,7 @@ def validate_create_job(request: dict, base_dir: str | os.PathLike | None = None
             uf = cf + ".dataSource.s3DataSource.s3Uri"
             _string(s3["s3Uri"], uf, 1, 1024)
             p = resolve_location(s3["s3Uri"], uf, base_dir)
-            if not p.exists() and not _prefix_matches(p):
+            if not _exists(p, uf) and not _prefix_matches(p):
                 _fail(uf, f"{str(p)!r}: no data found for channel {name!r}")
             if "://" not in s3["s3Uri"]:
                 s3["s3Uri"] = str(p) + ("/" if s3["s3Uri"].endswith("/") else "")
@@ -266,7 +290,8 @@ def validate_create_job(request: dict, base_dir: str | os.PathLike | None = None
                  ("instanceType", "volumeSizeInGb"))
     _enum(ic["instanceType"], "instanceConfig.instanceType", INSTANCE_TYPES)
     _integer(ic["volumeSizeInGb"], "instanceConfig.volumeSizeInGb", 1)
-    ic["instanceCount"] = _integer(ic.get("instanceCount", 1), "instanceConfig.instanceCount", 1)
+    ic["instanceCount"] = _integer(ic.get("instanceCount", 1), "instanceConfig.instanceCount", 1,
+                                   limits.MAX_INSTANCE_COUNT)
 
     hps = req.get("hyperParameters")
     if hps is not None:
@@ -275,10 +300,11 @@ def validate_create_job(request: dict, base_dir: str | os.PathLike | None = None
         if len(hps) > 100:
             _fail("hyperParameters", f"must have at most 100 entries, got {len(hps)}")
         for k, v in hps.items():
-            _string(k, "hyperParameters key", 1, 256)
-            _string(v, f"hyperParameters.{k}", 1, 2500)
-        if MPI_PROCESSES_HP in hps and not re.match(r"^[1-9][0-9]{0,3}$", hps[MPI_PROCESSES_HP]):
-            _fail(f"hyperParameters.{MPI_PROCESSES_HP}", f"{hps[MPI_PROCESSES_HP]!r} must be a positive integer")
+            _string(k, "hyperParameters key", 1, 256, HYPERPARAMETER_KEY_PATTERN)
+            _string(v, f"hyperParameters.{k}", 1, 2500, HYPERPARAMETER_VALUE_PATTERN)
+        if MPI_PROCESSES_HP in hps and not re.fullmatch(r"[1-9][0-9]{0,3}", hps[MPI_PROCESSES_HP]):
+            _fail(f"hyperParameters.{MPI_PROCESSES_HP}",
+                  f"{hps[MPI_PROCESSES_HP]!r} must be a positive integer of at most 4 digits")
 
     dc = _struct(req["deviceConfig"], "deviceConfig", {"device"}, ("device",))
     validate_device(dc["device"])
@@ -298,10 +324,23 @@ def validate_create_job(request: dict, base_dir: str | os.PathLike | None = None
     return req
 
 
+def _exists(path: Path, field: str) -> bool:
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        _fail(field, f"{str(path)!r} cannot be read: {e.strerror or e}")
+    return True
+
+
 def _prefix_matches(path: Path) -> bool:
     """S3-style key prefix: ``/data/run`` matches ``/data/run1.csv`` and ``/data/run/x``."""
     parent = path.parent
-    return parent.is_dir() and any(c.name.startswith(path.name) for c in parent.iterdir())
+    try:
+        return parent.is_dir() and any(c.name.startswith(path.name) for c in parent.iterdir())
+    except OSError:
+        return False
 
 
 def validate_job_arn(arn: Any, field: str = "jobArn") -> str:

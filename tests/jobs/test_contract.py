@@ -109,8 +109,10 @@ def test_every_rank_sees_the_contract(tmp_path, client):
     out = tmp_path / "out"
     amzn = seen[0]["amzn"]
     assert amzn["OUT_S3_BUCKET"] == str(out)
-    assert amzn["JOB_RESULTS_S3_PATH"] == str(out / "contract" / "output")
-    assert amzn["TASK_RESULTS_S3_URI"] == (out / "jobs" / "contract" / "tasks").as_uri()
+    job_id = arn.split(":job/", 1)[1]  # outputs are keyed by the job id (unique), never by the name alone
+    assert job_id.startswith("contract-")
+    assert amzn["JOB_RESULTS_S3_PATH"] == str(out / job_id / "output")
+    assert amzn["TASK_RESULTS_S3_URI"] == (out / job_id / "tasks").as_uri()
     assert amzn["SCRIPT_S3_URI"] == str(archive)
     log = client.get_job_log(arn).read_text()
     for r in range(4):

@@ -45,7 +45,7 @@ def test_create_wait_get_logs_result_metrics(tmp_path, home):
     assert job["status"] == "COMPLETED"
     assert "RUNNING" in p.stderr and "COMPLETED" in p.stderr and "[1] Metrics - " in p.stderr
     arn = job["jobArn"]
-    assert (tmp_path / "out" / "test-job" / "output" / "model.tar.gz").exists()
+    assert (tmp_path / "out" / arn.split(":job/", 1)[1] / "output" / "model.tar.gz").exists()
     assert json.loads(run(home, "get", arn, check=True).stdout)["jobArn"] == arn
     assert json.loads(run(home, "get", "test-job", check=True).stdout)["jobArn"] == arn
     assert "[0] Metrics - " in run(home, "logs", arn, check=True).stdout
@@ -104,7 +104,8 @@ def test_bad_spec_names_the_field(tmp_path, home):
     spec.write_text(json.dumps(req))
     p = run(home, "create", "--spec", str(spec))
     assert p.returncode == 2 and p.stderr.strip() == (
-        "error: ValidationException: jobName: 'no_underscores' does not match ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,50}$")
+        "error: ValidationException: jobName: 'no_underscores' does not match the pattern "
+        "[a-zA-Z0-9](-*[a-zA-Z0-9]){0,50} (whole value)")
     bad = tmp_path / "bad.json"
     bad.write_text("{nope")
     p = run(home, "create", "--spec", str(bad))

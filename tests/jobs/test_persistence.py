@@ -123,7 +123,7 @@ save_job_result({"energy": -1.0, "state": [1, 0]})
     arn = client.create_job(**req)["jobArn"]
     assert wait(client, arn)["status"] == "COMPLETED"
     assert client.get_job_result(arn) == {"energy": -1.0, "state": [1, 0]}
-    archive = tmp_path / "out" / "test-job" / "output" / "model.tar.gz"
+    archive = tmp_path / "out" / arn.split(":job/", 1)[1] / "output" / "model.tar.gz"
     with tarfile.open(archive) as tar:
         assert tar.getnames() == ["results.json"]
     stored = json.loads((tmp_path / "ckpts" / "test-job.json").read_text())

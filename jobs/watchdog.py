@@ -1,0 +1,165 @@
+"""Keeping job state true when nobody watches: reconciliation, the watchdog, stale staging.
+
+Who calls this: ``jobs.client`` (``reconcile`` on every read of an active job, ``reconcile_active``
+and ``clean_stale_staging`` when a client starts, so the next start of any ``job`` command repairs
+what a crash left) and ``jobs.supervisor`` (``start_watchdog``, a process that outlives it).
+
+* ``reconcile``: an active job whose supervisor is gone becomes FAILED (CANCELLED if a cancel was
+  requested), with MAX_RUNTIME_EXCEEDED if its runtime was over, after every process of the job is
+  killed (marker, registry: see ``jobs.processes``). A supervisor that is alive but far past the
+  job's deadline (stopped, hung) is killed first.
+* the watchdog: forked by the supervisor into a session of its own; it polls the supervisor and
+  reconciles the job the moment the supervisor dies, so ranks never run on past
+  ``maxRuntimeInSeconds`` waiting for a reader.
+* staging directories are named ``.staging-<job id>-<pid>-<start time>`` after the creating
+  process; one whose creator is gone (``kill -9`` during ``job create``) is removed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from jobs import processes
+from jobs.environment import JobPaths
+from jobs.store import ACTIVE, TERMINAL, JobRow, Store, load_config
+from jobs.validation import DEFAULT_MAX_RUNTIME
+
+STARTUP_GRACE_SECONDS = 30.0
+WATCHDOG_POLL = 0.25
+OVERDUE_SLACK = 30.0  # a live supervisor this long past deadline + kill grace is hung: the watchdog steps in
+_STAGING = re.compile(r"\.staging-(?P<job>.+)-(?P<pid>\d+)-(?P<start>\d+)")
+
+
+def max_runtime(request: dict) -> int:
+    return (request.get("stoppingCondition") or {}).get("maxRuntimeInSeconds") or DEFAULT_MAX_RUNTIME
+
+
+def kill_grace(home: Path) -> float:
+    value = os.environ.get("QSIM_JOBS_KILL_GRACE") or load_config(home).get("kill_grace_seconds")
+    return float(value) if value is not None else 10.0
+
+
+def registry_path(job_dir: str | os.PathLike) -> Path:
+    return Path(job_dir) / "ranks" / "processes.json"
+
+
+def kill_job_processes(row: JobRow, grace: float = 2.0) -> None:
+    """Every process of the job: marked, in the launcher's group, or in the supervisor's registry."""
+    processes.terminate_job(row.job_id, row.launcher_pgid, grace, processes.read_registry(registry_path(row.job_dir)))
+
+
+def reconcile(store: Store, row: JobRow, now: float | None = None) -> JobRow:
+    """Give an active job whose supervisor is gone (or hung past its deadline) its final status."""
+    if row.status not in ACTIVE:
+        return row
+    now = time.time() if now is None else now
+    deadline = row.started_at + max_runtime(row.request) if row.started_at else None
+    if row.supervisor_pid:
+        if processes.alive(row.supervisor_pid, row.supervisor_start):
+            if deadline is None or now < deadline + kill_grace(store.home) + OVERDUE_SLACK:
+                return row
+            processes.terminate_job(row.job_id, None, 0.0, [(row.supervisor_pid, row.supervisor_start)])
+            reason = (f"The job's supervisor (pid {row.supervisor_pid}) was still running "
+                      f"{now - deadline:.0f} s after the job's deadline and was killed")
+        else:
+            reason = (f"The job's supervisor (pid {row.supervisor_pid}) exited without recording a final "
+                      "status: it crashed or was killed")
+    elif now - row.created_at < STARTUP_GRACE_SECONDS or (Path(row.job_dir) / "no-start").exists():
+        return row
+    else:
+        reason = "The job's supervisor never started"
+    kill_job_processes(row)
+    paths = JobPaths.for_request(row.job_dir, row.request)
+    try:
+        failure = paths.failure_file.read_text(errors="replace").strip()[:1024] or None
+    except OSError:
+        failure = None
+    if row.cancel_requested:
+        store.transition(row.job_id, "CANCELLED", ACTIVE, (("CANCELLED", reason),), ended_at=now)
+    elif deadline is not None and now >= deadline:
+        reason = (f"Job exceeded its maxRuntimeInSeconds of {max_runtime(row.request)} seconds; all of its "
+                  f"processes were terminated. {reason}")
+        store.transition(row.job_id, "FAILED", ACTIVE, (("MAX_RUNTIME_EXCEEDED", reason), ("FAILED", reason)),
+                         ended_at=now, failure_reason=reason[:1024])
+    else:
+        reason = failure or reason
+        store.transition(row.job_id, "FAILED", ACTIVE, (("FAILED", reason),), ended_at=now,
+                         failure_reason=reason[:1024])
+    return store.get(row.job_id)
+
+
+def reconcile_active(store: Store) -> None:
+    for row in store.active_jobs():
+        reconcile(store, row)
+
+
+def staging_name(job_id: str) -> str:
+    """The staging directory's name for a job created by this process."""
+    pid = os.getpid()
+    return f".staging-{job_id}-{pid}-{processes.start_time(pid) or 0}"
+
+
+def clean_stale_staging(store: Store) -> list[Path]:
+    """Remove staging directories whose creating process is gone; return what was removed."""
+    removed = []
+    try:
+        entries = list(os.scandir(store.home / "jobs"))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(".staging-"):
+            continue
+        m = _STAGING.fullmatch(entry.name)
+        if m:
+            stale = not processes.alive(int(m["pid"]), int(m["start"]) or None)
+        else:  # an older runner's name without its owner: stale once clearly abandoned
+            try:
+                stale = time.time() - entry.stat(follow_symlinks=False).st_mtime > 3600
+            except OSError:
+                continue
+        if stale:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(Path(entry.path))
+    return removed
+
+
+# --- the watchdog process ---------------------------------------------------------------------------
+
+
+def start_watchdog(home: Path, job_id: str, supervisor_pid: int, supervisor_start: int | None) -> int:
+    """Fork the watchdog of one job (called by the supervisor); returns its pid."""
+    pid = os.fork()
+    if pid:
+        return pid
+    try:
+        os.setsid()
+        watch(Store(home), job_id, supervisor_pid, supervisor_start)
+    except BaseException:  # noqa: BLE001 - a watchdog never raises into a forked copy of the supervisor
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+def watch(store: Store, job_id: str, supervisor_pid: int, supervisor_start: int | None) -> None:
+    """Poll until the job has ended; if its supervisor dies first (or hangs), reconcile the job."""
+    while True:
+        row = store.get(job_id)
+        if row is None or row.status in TERMINAL:
+            return
+        if not processes.alive(supervisor_pid, supervisor_start):
+            time.sleep(WATCHDOG_POLL)  # let a supervisor that just finished record its status first
+            row = store.get(job_id)
+            if row is not None and row.status in ACTIVE:
+                reconcile(store, row)
+            return
+        reconcile(store, row)  # acts only when the supervisor is hung past the deadline
+        time.sleep(WATCHDOG_POLL)
