@@ -98,15 +98,16 @@ class StateVectorDevice:
         """An OpenQASM string or a Circuit, with ``inputs`` bound."""
         if isinstance(program, Circuit):
             return program.bind(inputs)
-        if isinstance(program, str):
-            from qsim import qasm
-
-            return qasm.parse(program, inputs or {})
-        source = getattr(program, "source", None)
+        source = program if isinstance(program, str) else getattr(program, "source", None)
         if isinstance(source, str):  # a braket.ir.openqasm.Program (or alike): its inputs, then ours
             from qsim import qasm
 
-            return qasm.parse(source, {**(getattr(program, "inputs", None) or {}), **(inputs or {})})
+            if not isinstance(program, str):
+                inputs = {**(getattr(program, "inputs", None) or {}), **(inputs or {})}
+            if "adjoint_gradient" in source:
+                # the gradient is taken through the gate angles' expressions of the inputs
+                return qasm.parse(source, inputs or {}, symbolic_inputs=True).bind(inputs or {})
+            return qasm.parse(source, inputs or {})
         raise ValidationError(f"a program must be an OpenQASM 3 string, a qsim.Circuit or an object with an OpenQASM "
                               f"`source` (braket.ir.openqasm.Program), got {type(program).__name__}")
 

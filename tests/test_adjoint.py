@@ -105,3 +105,52 @@ def test_other_result_types_alongside_and_terminal_measurement():
     assert abs(ag["gradient"]["t"]) < 1e-12  # rx commutes with X: <X> = 1 whatever t
     assert abs(ag["expectation"] - 1) < 1e-12
     assert abs(z - np.cos(0.7)) < 1e-12
+
+
+QASM = """OPENQASM 3.0;
+input float theta;
+input float phi;
+input angle unused;
+qubit[3] q;
+gate rot(a, b) x { ry(a) x; rz(2 * b) x; }
+gate ent(c) x, y { ctrl @ rot(c, c / 2) x, y; xx(c) x, y; }
+h q;
+rot(theta, phi) q[0];
+inv @ ent(theta - phi) q[0], q[1];
+negctrl @ pow(0.5) @ rx(phi) q[2], q[1];
+pow(2) @ gpi2(theta) q[2];
+U(theta, phi, 0.3) q[0];
+b[0] = measure q[0];
+#pragma braket result adjoint_gradient expectation(-6 * y(q[0]) @ i(q[1]) + 0.75 * y(q[2]) @ z(q[1]) - hermitian([[1+0im, 0.5im], [-0.5im, -1+0im]]) q[1]) theta, phi, unused
+"""
+
+
+def test_openqasm_with_custom_gates_and_modifiers_matches_the_oracle():
+    from qsim import qasm
+
+    src = QASM.replace("qubit[3] q;", "qubit[3] q;\nbit[1] b;")
+    values = {"theta": 0.41, "phi": -1.3, "unused": 0.2}
+    value = qsim.device().run(src, inputs=values).result().values[0]
+    symbolic = qasm.parse(src, {}, symbolic_inputs=True)
+    r = symbolic.result_types[0]
+    terms = [(c, o, list(t)) for c, o, t in r.terms]
+    ref = oracle_gradient(symbolic, {"theta": 0.41, "phi": -1.3, "unused": 0.2}, terms, ["theta", "phi"])
+    assert list(value["gradient"]) == ["theta", "phi", "unused"]
+    for p in ("theta", "phi"):
+        assert abs(value["gradient"][p] - ref[p]) < 1e-7, p
+    assert value["gradient"]["unused"] == 0.0
+    assert abs(value["expectation"] - oracle_expectation(symbolic, values, terms)) < 1e-10
+
+
+def test_openqasm_all_and_errors():
+    from qsim.errors import ProgramError
+
+    src = "OPENQASM 3.0;\ninput float t;\nqubit[1] q;\nrx(t) q[0];\n#pragma braket result adjoint_gradient expectation(z(q[0])) all"
+    g = qsim.device().run(src, inputs={"t": 0.5}).result().values[0]["gradient"]
+    assert list(g) == ["t"] and abs(g["t"] + np.sin(0.5)) < 1e-12
+    bare = src.replace("expectation(z(q[0])) all", "z(q[0]) t")  # the form of Braket's docs
+    assert abs(qsim.device().run(bare, inputs={"t": 0.5}).result().values[0]["gradient"]["t"] + np.sin(0.5)) < 1e-12
+    with pytest.raises(ValidationError, match="unknown parameter"):
+        qsim.device().run(src.replace(" all", " s"), inputs={"t": 0.5})
+    with pytest.raises(ProgramError, match="parameter name or 'all'"):
+        qsim.device().run(src.replace(" all", ""), inputs={"t": 0.5})

@@ -81,7 +81,7 @@ def test_verbatim_without_box():
 @pytest.mark.parametrize("line, match, column", [
     ("braket noise bit_flip(0.1) q[0]", "noise pragma 'bit_flip' is not supported: qsim is a state-vector", 16),
     ("braket noise kraus([[1, 0], [0, 1]]) q[0]", "without noise", 16),
-    ("braket result adjoint_gradient expectation(z(q[0])) all", "'adjoint_gradient' is not supported", 23),
+    ("braket result adjoint_gradient expectation(z(q[0])) 3", "expected a parameter name or 'all'", 61),
     ("foo bar", "unknown pragma 'foo bar'", 9),
     ("braket frobnicate", "unknown pragma 'braket frobnicate'", 16),
     ("braket result entropy q[0]", "unknown result type 'entropy'", 23),

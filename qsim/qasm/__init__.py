@@ -28,7 +28,7 @@ Semantics worth knowing:
 * ``output`` variables are declared but their final values are not reported.
 * Refused, with a message saying why: timing (``delay``, ``duration``, ``stretch``, boxes with a
   duration), pulse-level code (``cal``, ``defcal``, ``defcalgrammar``), ``extern``, includes other than
-  the built-in ``stdgates.inc``, noise pragmas, the ``adjoint_gradient`` result type.
+  the built-in ``stdgates.inc``, noise pragmas.
 
 Modules: ``syntax`` (ANTLR -> AST, cached by source text), ``interpreter`` (the AST walk),
 ``values`` (classical types and operators), ``pragmas`` (``#pragma braket`` bodies), ``compose``
@@ -49,13 +49,18 @@ MAX_WHILE_ITERATIONS = MAX_LOOP_ITERATIONS  # the old name: one cap for `for` an
 __all__ = ["parse", "MAX_LOOP_ITERATIONS", "MAX_WHILE_ITERATIONS"]
 
 
-def parse(source: str, inputs: dict | None = None, *, source_name: str = "<program>") -> Circuit:
+def parse(source: str, inputs: dict | None = None, *, source_name: str = "<program>",
+          symbolic_inputs: bool = False) -> Circuit:
     """Translate an OpenQASM 3 program into a ``Circuit``.
 
     Args:
         source: the program text.
         inputs: values of its ``input`` declarations, by name (extra names are ignored).
         source_name: a name for the program in messages (e.g. a file name).
+        symbolic_inputs: ``input float``/``input angle`` become ``FreeParameter``s of that name (no
+            value needed): gate angles stay expressions of them, for adjoint gradients and for
+            circuits compiled once and re-bound.  Such an input used where a number is needed at
+            parse time (a loop bound, a condition, sin()) is a ProgramError.
 
     Returns:
         A ``Circuit`` of ``GateOp``/``Measure``/``Reset``/``Conditional`` instructions and the
@@ -72,7 +77,7 @@ def parse(source: str, inputs: dict | None = None, *, source_name: str = "<progr
                            f"{_limits.MAX_SOURCE_BYTES}")
 
     def work():
-        return Interpreter(source, inputs, source_name).run(_syntax.parse_ast(source))
+        return Interpreter(source, inputs, source_name, symbolic_inputs).run(_syntax.parse_ast(source))
 
     try:
         if _syntax.nesting_depth(source) <= _limits.SHALLOW_NESTING:

@@ -32,6 +32,7 @@ from qsim.circuit import result_types as _rt
 from qsim.circuit.circuit import Circuit
 from qsim.circuit.classical import Binary, BitRef, BitsValue, ClassicalExpr, Unary
 from qsim.circuit.operations import Conditional, GateOp, Measure, Reset
+from qsim.circuit.parameters import FreeParameter, ParameterExpression
 from qsim.errors import ProgramError, QsimError
 from qsim.qasm import compose as _compose
 from qsim.qasm import pragmas as _pragmas
@@ -145,9 +146,12 @@ _UNSUPPORTED_STMT = {
 class Interpreter:
     """One run over one program; create a new one per ``parse`` call."""
 
-    def __init__(self, source: str, inputs: dict | None, source_name: str):
+    def __init__(self, source: str, inputs: dict | None, source_name: str, symbolic_inputs: bool = False):
         self.loc = _syntax.Locator(source, source_name)
         self.inputs = dict(inputs or {})
+        # float/angle inputs become FreeParameters (gate angles stay expressions of them), for
+        # adjoint gradients and for compiled circuits re-bound with new values
+        self.symbolic_inputs = symbolic_inputs
         self.global_frame = _Frame("global")
         self.frame = self.global_frame
         self.gates: dict[str, GateDef] = {}
@@ -326,6 +330,10 @@ class Interpreter:
         if node.io_identifier == ast.IOKeyword.output:
             # Output variables are declared like any other; qsim does not report their final values.
             self.new_var(name, t, node)
+            return
+        if self.symbolic_inputs and t.kind in ("float", "angle") and t.width is None:
+            value = FreeParameter(name)
+            self.new_var(name, t, node, value % V.TAU if t.kind == "angle" else value, const=False)
             return
         if name not in self.inputs:
             raise self.error(node.identifier, f"missing input '{name}': pass inputs={{'{name}': ...}}")
@@ -725,7 +733,41 @@ class Interpreter:
             raise self.pragma_error(node, text, p.offset, f"matrix is not unitary: {m.tolist()}")
         self.emit(GateOp("unitary", targets, unitary=m))
 
+    def adjoint_gradient(self, node, text, p):
+        terms = []
+        for coeff, factors in p.terms:
+            observable, targets = None, []
+            for f in factors:
+                if f.targets is None:
+                    raise self.pragma_error(node, text, f.offset, "every factor of an adjoint_gradient "
+                                                                  "observable needs its qubits")
+                part = self.observable_factor(node, text, f)
+                qs = self.pragma_qubits(node, text, f.targets)
+                if len(qs) != part.qubit_count:
+                    raise self.pragma_error(node, text, f.offset,
+                                            f"observable '{f.name}' acts on {part.qubit_count} qubit(s) but "
+                                            f"{len(qs)} were given: {list(qs)}")
+                targets.extend(qs)
+                observable = part if observable is None else observable @ part
+            terms.append((coeff, observable, tuple(targets)))
+        try:
+            return _rt.AdjointGradient(tuple(terms), None if p.parameters is None else tuple(p.parameters))
+        except QsimError as e:
+            raise self.pragma_error(node, text, p.offset, str(e)) from None
+
+    def observable_factor(self, node, text, f):
+        if f.name != "hermitian":
+            return _obs.named(f.name)
+        try:
+            return _obs.Hermitian(self.pragma_matrix(node, text, f.matrix, f.offset))
+        except QsimError as e:
+            if isinstance(e, ProgramError):
+                raise
+            raise self.pragma_error(node, text, f.offset, str(e)) from None
+
     def result_type(self, node, text, p):
+        if p.kind == "adjoint_gradient":
+            return self.adjoint_gradient(node, text, p)
         if p.kind == "state_vector":
             return _rt.StateVector()
         if p.kind == "amplitude":
@@ -880,6 +922,8 @@ class Interpreter:
 
     def angle(self, node) -> float:
         v = self.eval(node)
+        if isinstance(v, ParameterExpression):
+            return v
         if V.is_symbolic(v):
             raise self.error(node, "a gate parameter that depends on measured values is not supported")
         v = V.scalar(v)

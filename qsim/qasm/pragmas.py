@@ -10,6 +10,8 @@ Grammar (after ``#pragma``)::
     result      := 'state_vector' | ('probability' | 'density_matrix') [qubits | 'all']
                  | 'amplitude' STRING (',' STRING)*
                  | ('expectation' | 'variance' | 'sample') observable
+                 | 'adjoint_gradient' ['expectation' '('] sum [')'] ('all' | NAME (',' NAME)*)
+    sum         := ['+'|'-'] term (('+'|'-') term)*      term := [number '*'] observable
     observable  := factor ('@' factor)*
     factor      := ('x'|'y'|'z'|'h'|'i') ['(' qubits ')' | 'all']
                  | 'hermitian' '(' matrix ')' [qubits | 'all']
@@ -62,6 +64,8 @@ class ResultPragma:
     targets: list | None = None        # for probability / density_matrix
     states: list = field(default_factory=list)
     offset: int = 0
+    terms: list = field(default_factory=list)      # adjoint_gradient: [(coefficient, [Factor])]
+    parameters: list | None = None                 # adjoint_gradient: names, None = all
 
 
 @dataclass
@@ -82,7 +86,7 @@ _TOKEN = re.compile(r"""
   | (?P<phys>\$\d+)
   | (?P<name>[^\W\d]\w*)
   | (?P<str>"[^"]*"|'[^']*')
-  | (?P<punct>[()\[\],@+\-:{}])
+  | (?P<punct>[()\[\],@+\-:{}*])
 """, re.X)
 
 
@@ -134,7 +138,7 @@ class _Lexer:
 def parse_pragma(text: str):
     """Parse a pragma body (the text after ``#pragma``); returns one of the pragma dataclasses.
 
-    Noise and adjoint-gradient pragmas, and pragmas that are not ``braket`` ones, raise ``PragmaError``
+    Noise pragmas, and pragmas that are not ``braket`` ones, raise ``PragmaError``
     with a message saying why they are refused.
     """
     lx = _Lexer(text)
@@ -170,8 +174,7 @@ def _end(lx: _Lexer):
 def _result(lx: _Lexer):
     kind, word, pos = lx.next()
     if word == "adjoint_gradient":
-        raise PragmaError("result type 'adjoint_gradient' is not supported: qsim is a state-vector simulator "
-                          "without adjoint gradients", pos)
+        return _adjoint_gradient(lx, pos)
     if word == "state_vector":
         _end(lx)
         return ResultPragma("state_vector", offset=pos)
@@ -204,6 +207,47 @@ def _result(lx: _Lexer):
                       f"density_matrix, state_vector, amplitude)", pos)
 
 
+def _adjoint_gradient(lx: _Lexer, pos: int) -> ResultPragma:
+    """``adjoint_gradient expectation(<sum of weighted products>) p1, p2 | all`` (the Braket SDK's
+    form; the ``expectation( )`` wrapper may be left out for a single product)."""
+    wrapped = lx.accept("expectation")
+    if wrapped:
+        lx.expect("(", "after 'expectation'")
+    terms = []
+    sign = -1.0 if lx.accept("-") else (lx.accept("+") and 1.0) or 1.0
+    while True:
+        coeff = 1.0
+        kind, value, p = lx.peek()
+        if kind == "num" or (kind == "name" and value in ("pi", "π")):
+            coeff = _term(lx).real
+            lx.expect("*", "after the coefficient")
+        factors = [_factor(lx)]
+        while lx.accept("@"):
+            factors.append(_factor(lx))
+        terms.append((sign * coeff, factors))
+        if lx.accept("+"):
+            sign = 1.0
+        elif lx.accept("-"):
+            sign = -1.0
+        else:
+            break
+    if wrapped:
+        lx.expect(")", "to close 'expectation('")
+    parameters = None
+    if not lx.accept("all"):
+        parameters = []
+        while True:
+            kind, value, p = lx.next()
+            if kind != "name":
+                raise PragmaError(f"expected a parameter name or 'all', found "
+                                  f"{'end of pragma' if kind == 'end' else repr(value)}", p)
+            parameters.append(value)
+            if not lx.accept(","):
+                break
+    _end(lx)
+    return ResultPragma("adjoint_gradient", offset=pos, terms=terms, parameters=parameters)
+
+
 def _factor(lx: _Lexer) -> Factor:
     kind, word, pos = lx.next()
     if word == "hermitian":
@@ -211,7 +255,7 @@ def _factor(lx: _Lexer) -> Factor:
         matrix = _matrix(lx)
         lx.expect(")", "after the hermitian matrix")
         targets = None
-        if not lx.accept("all") and lx.peek()[0] not in ("end",) and not lx.at("@"):
+        if not lx.accept("all") and lx.peek()[0] not in ("end",) and not any(lx.at(t) for t in "@)+-"):
             targets = _qubits(lx)
         return Factor("hermitian", targets, matrix, pos)
     if kind == "name" and word in OBSERVABLE_NAMES:
