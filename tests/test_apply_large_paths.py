@@ -87,12 +87,12 @@ def test_far_pair_tiled_path(monkeypatch):
     for bit in (n - 1, n - 3, 12):
         u = _unitary(1, rng)
         s = psi.copy()
-        KG.apply_dense_1.py_func(s, np.int64(bit), u[0, 0], u[0, 1], u[1, 0], u[1, 1])
+        KG.apply_dense_1.py_func(s, np.int64(bit), (u[0, 0], u[0, 1], u[1, 0], u[1, 1]))
         np.testing.assert_allclose(s, _reference(psi, n, [bit], u), atol=1e-12, err_msg=f"bit {bit}")
 
 
 def test_far_pair_tiled_path_dense_2(monkeypatch):
-    """apply_dense_2's buffered path (runs of >= 64 with a partner >= _FAR_BYTES away)."""
+    """apply_dense_2_far, the buffered path (runs of >= 64 with a partner >= _FAR_BYTES away)."""
     n = 14
     rng = np.random.default_rng(4)
     psi = rng.normal(size=1 << n) + 1j * rng.normal(size=1 << n)
@@ -102,5 +102,5 @@ def test_far_pair_tiled_path_dense_2(monkeypatch):
         u = _unitary(2, rng)
         s = psi.copy()
         cval = np.int64(sum(v << b for b, v in zip(cb, cv)))
-        KG.apply_dense_2.py_func(s, u, _offsets(t), _fixed(cb + t), cval)
+        KG.apply_dense_2_far.py_func(s, u, _offsets(t), _fixed(cb + t), cval)
         np.testing.assert_allclose(s, _reference(psi, n, t, u, cb, cv), atol=1e-12, err_msg=f"{t} {cb}")

@@ -26,8 +26,10 @@ TOL = {np.complex128: 1e-12, np.complex64: 2e-6}
 
 
 def _both(f):
-    """``f`` compiled and as plain Python, as pytest params."""
-    return [pytest.param(f, id="jit"), pytest.param(f.py_func, id="py")]
+    """``f``'s parallel and serial builds and its plain-Python body, as pytest params (a size-tiered
+    kernel would run its Python body on these tiny arrays, so each build is named explicitly)."""
+    return [pytest.param(f.parallel, id="jit"), pytest.param(f.serial, id="serial"),
+            pytest.param(f.py_func, id="py")]
 
 
 def _offsets(bits):
@@ -80,7 +82,7 @@ def test_apply_dense_1(f, state, dtype):
     u = random_unitary(1, np.random.default_rng(1)).astype(dtype)
     for bit in range(N):
         s = state.copy()
-        f(s, np.int64(bit), u[0, 0], u[0, 1], u[1, 0], u[1, 1])
+        f(s, np.int64(bit), (u[0, 0], u[0, 1], u[1, 0], u[1, 1]))
         assert_close(s, _expected(state, [bit], u), TOL[dtype], f"bit {bit}")
 
 
@@ -100,7 +102,7 @@ def test_apply_dense_1_several_tasks_every_bit(f):
     u = random_unitary(1, rng)
     for bit in range(bits):
         s = psi.copy()
-        f(s, np.int64(bit), u[0, 0], u[0, 1], u[1, 0], u[1, 1])
+        f(s, np.int64(bit), (u[0, 0], u[0, 1], u[1, 0], u[1, 1]))
         assert_close(s, _one_qubit_reference(psi, bit, u), 1e-12, f"bit {bit}")
 
 
@@ -109,7 +111,7 @@ def test_apply_diagonal_1(f, state, dtype):
     d0, d1 = dtype(np.exp(0.3j)), dtype(np.exp(-1.1j))
     for t, cb, cv in _cases(1):
         s = state.copy()
-        f(s, np.int64(t[0]), d0, d1, _sorted(cb + t), _cval(cb, cv))
+        f(s, np.int64(t[0]), _sorted(cb + t), _cval(cb, cv), (d0, d1))
         assert_close(s, _expected(state, t, np.diag([d0, d1]), cb, cv), TOL[dtype], f"{t} {cb} {cv}")
 
 
@@ -120,16 +122,16 @@ def test_apply_dense_1_ctrl(f, state, dtype):
         if not cb:
             continue
         s = state.copy()
-        f(s, np.int64(t[0]), u[0, 0], u[0, 1], u[1, 0], u[1, 1], _sorted(cb + t), _cval(cb, cv))
+        f(s, np.int64(t[0]), _sorted(cb + t), _cval(cb, cv), (u[0, 0], u[0, 1], u[1, 0], u[1, 1]))
         assert_close(s, _expected(state, t, u, cb, cv), TOL[dtype], f"{t} {cb} {cv}")
 
 
-@pytest.mark.parametrize("f", _both(KG.apply_dense_2))
+@pytest.mark.parametrize("f", _both(KG.apply_dense_2_near))
 def test_apply_dense_2(f, state, dtype):
     u = random_unitary(2, np.random.default_rng(3)).astype(dtype)
     for t, cb, cv in _cases(2):
         s = state.copy()
-        f(s, u, _offsets(t), _sorted(cb + t), _cval(cb, cv))
+        f(s, _offsets(t), _sorted(cb + t), _cval(cb, cv), tuple(u.reshape(-1)))
         assert_close(s, _expected(state, t, u, cb, cv), TOL[dtype], f"{t} {cb} {cv}")
 
 
@@ -139,7 +141,7 @@ def test_apply_dense_k(f, k, state, dtype):
     u = random_unitary(k, np.random.default_rng(k)).astype(dtype)
     for t, cb, cv in itertools.islice(_cases(k, 1), 0, None, 3 if k < 3 else 1):
         s = state.copy()
-        f(s, u, _offsets(t), _sorted(cb + t), _cval(cb, cv))
+        f(s, _offsets(t), _sorted(cb + t), _cval(cb, cv), (u,))
         assert_close(s, _expected(state, t, u, cb, cv), TOL[dtype], f"{t} {cb} {cv}")
 
 
@@ -149,7 +151,7 @@ def test_apply_diagonal(f, k, state, dtype):
     d = np.exp(1j * np.random.default_rng(k).uniform(-3, 3, 1 << k)).astype(dtype)
     for t, cb, cv in _cases(k, 1):
         s = state.copy()
-        f(s, d, np.array(t, dtype=np.int64), _sorted(cb), _cval(cb, cv))
+        f(s, _offsets(t), _sorted(cb + t), _cval(cb, cv), (d,))
         assert_close(s, _expected(state, t, np.diag(d), cb, cv), TOL[dtype], f"{t} {cb} {cv}")
 
 
@@ -161,7 +163,7 @@ def test_apply_phase(f, state, dtype):
         for fixed in itertools.combinations(range(N), c):
             for vals in itertools.product((0, 1), repeat=c):
                 s = state.copy()
-                f(s, phase, _sorted(fixed), _cval(fixed, vals))
+                f(s, _sorted(fixed), _cval(fixed, vals), (phase,))
                 # a phase on the corner |vals> of `fixed` = a controlled gphase
                 expected = _expected(state, [], np.array([[phase]]), list(fixed), list(vals))
                 assert_close(s, expected, TOL[dtype], f"{fixed} {vals}")
@@ -179,7 +181,7 @@ def test_apply_x(f, state, dtype):
     x = np.array([[0, 1], [1, 0]])
     for t, cb, cv in _cases(1):
         s = state.copy()
-        f(s, np.int64(t[0]), _sorted(cb + t), _cval(cb, cv))
+        f(s, np.int64(t[0]), _sorted(cb + t), _cval(cb, cv), ())
         np.testing.assert_array_equal(s, _expected(state, t, x, cb, cv).astype(dtype))
 
 
@@ -188,7 +190,7 @@ def test_apply_swap(f, state, dtype):
     sw = np.eye(4)[[0, 2, 1, 3]]
     for t, cb, cv in _cases(2):
         s = state.copy()
-        f(s, np.int64(t[0]), np.int64(t[1]), _sorted(cb + t), _cval(cb, cv))
+        f(s, _offsets(t), _sorted(cb + t), _cval(cb, cv), ())
         np.testing.assert_array_equal(s, _expected(state, t, sw, cb, cv).astype(dtype))
 
 
@@ -202,7 +204,7 @@ def test_apply_monomial(f, k, state, dtype):
     m[np.arange(1 << k), perm] = phases  # new[a] = phases[a] * old[perm[a]]
     for t, cb, cv in _cases(k, 1):
         s = state.copy()
-        f(s, perm, phases, _offsets(t), _sorted(cb + t), _cval(cb, cv))
+        f(s, _offsets(t), _sorted(cb + t), _cval(cb, cv), (perm, phases))
         assert_close(s, _expected(state, t, m, cb, cv), TOL[dtype], f"{t} {cb} {cv}")
 
 
@@ -229,7 +231,7 @@ def test_prob_bit_one(f, state, dtype):
         assert abs(f(state, np.int64(b)) - marginal(p, N, [N - 1 - b])[1]) < TOL[dtype]
 
 
-@pytest.mark.parametrize("f_small, f_large", [(KM.marginal_small, KM.marginal_large),
+@pytest.mark.parametrize("f_small, f_large", [(KM.marginal_small.parallel, KM.marginal_large.parallel),
                                                (KM.marginal_small.py_func, KM.marginal_large.py_func)],
                          ids=["jit", "py"])
 def test_marginals(f_small, f_large, state, dtype):
@@ -299,7 +301,7 @@ def test_reduced_density(f, state, dtype):
             assert_close(out, partial_trace(rho, N, qs), TOL[dtype], str(qs))
 
 
-@pytest.mark.parametrize("fw, fs", [(KM.chunk_weights, KM.sample_sorted),
+@pytest.mark.parametrize("fw, fs", [(KM.chunk_weights.parallel, KM.sample_sorted.parallel),
                                     (KM.chunk_weights.py_func, KM.sample_sorted.py_func)], ids=["jit", "py"])
 @pytest.mark.parametrize("nchunks", [1, 3, 16])
 def test_chunked_inverse_cdf_sampling(fw, fs, nchunks, state, dtype):
@@ -333,7 +335,7 @@ def test_sampling_never_returns_zero_probability_index():
 
 
 # ----------------------------------------------------------------------------- dispatch, in Python
-_KERNEL_MODULES = (KG, KM)
+_KERNEL_MODULES = (KG, KM)  # every kernel is a tiers.BySize: py_func is its Python body
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """What each gate needs from the distribution: nothing, a relabel, or some qubits made local first.
 
 Called by ``qsim.distributed.state`` only; no MPI, no amplitudes.  ``classify`` reduces an item
-``(targets, matrix, controls, control_states)`` the way ``qsim.state.apply`` does (targets on
-which the matrix only acts as a control become controls) and sorts it into
+``(targets, matrix, controls, control_states)`` with ``qsim.state.kinds.classify`` (the same
+classification the single-process state uses: targets on which the matrix only acts as a control
+become controls) and sorts it into
 
 * ``diag``  - diagonal (or scalar) on its targets: never moves data; a global target contributes a
   rank-dependent factor, a global control a rank predicate;
@@ -21,9 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qsim.state.apply import _extract_controls
+from qsim.state.kinds import classify as classify_kind
 
-_SWAP_PERM = np.array([0, 2, 1, 3])
 LOOKAHEAD = 256  # items scanned for a batch; the next-use scan below is unbounded
 _NEVER = 1 << 62
 
@@ -44,27 +44,16 @@ class Op:
 
 
 def classify(item) -> Op:
+    """The distribution's view of ``qsim.state.kinds.classify`` (the one gate classification)."""
     targets, matrix, controls, values = item
-    t = [int(q) for q in targets]
-    c = [int(q) for q in controls]
-    v = [int(x) for x in values]
-    m = np.asarray(matrix, dtype=np.complex128)
-    if t:
-        m, t, c, v = _extract_controls(m, t, c, v)
-    k = len(t)
-    if k == 0:
-        return Op("diag", t, m.reshape(1), c, v)
-    if not (m - np.diag(np.diag(m))).any():
-        return Op("diag", t, np.diag(m).copy(), c, v)
-    nz_rows = np.count_nonzero(m, axis=1)
-    nz_cols = np.count_nonzero(m, axis=0)
-    if np.all(nz_rows == 1) and np.all(nz_cols == 1):
-        perm = np.argmax(m != 0, axis=1)
-        phases = m[np.arange(1 << k), perm]
-        if k == 2 and not c and np.array_equal(perm, _SWAP_PERM) and np.all(phases == 1):
-            return Op("swap", t, m, c, v, perm, phases)
-        return Op("mono", t, m, c, v, perm, phases)
-    return Op("dense", t, m, c, v)
+    g = classify_kind(targets, np.asarray(matrix, dtype=np.complex128), controls, values)
+    if g.is_diagonal:
+        return Op("diag", g.targets, g.diag, g.controls, g.values)
+    if g.kind == "swap" and not g.controls:
+        return Op("swap", g.targets, g.matrix, g.controls, g.values, g.perm, g.phases)
+    if g.is_permutation:
+        return Op("mono", g.targets, g.matrix, g.controls, g.values, g.perm, g.phases)
+    return Op("dense", g.targets, g.matrix, g.controls, g.values)
 
 
 def is_relabel(op: Op, layout) -> bool:

@@ -270,7 +270,7 @@ class DistributedState:
         for p in range(L):
             if lay.qubit_at[p] != want[p]:
                 other = lay.pos[want[p]]
-                KG.apply_swap(self.shard.array, np.int64(p), np.int64(other), _fixed([p, other]), np.int64(0))
+                KG.apply_swap(self.shard.array, _offsets([p, other]), _fixed([p, other]), np.int64(0), ())
                 lay.swap_qubits(lay.qubit_at[p], want[p])
         for p in range(L, self.n_qubits):
             if lay.qubit_at[p] != want[p]:

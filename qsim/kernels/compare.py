@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from numba import njit, prange
+from numba import prange
 
-from qsim.kernels.gates import _OPTS
+from qsim.kernels.tiers import by_size
 
 
-@njit(parallel=True, **_OPTS)
+@by_size
 def distance_squared(a, b, phase_a, phase_b):
     """sum_i |phase_a * a[i] - phase_b * b[i]|^2, accumulated in float64 (a += reduction: Numba's
     prange does not reduce an ``if d > worst`` maximum safely)."""

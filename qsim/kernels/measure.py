@@ -3,21 +3,24 @@
 Same conventions as ``qsim.kernels.gates`` (bit positions, big-endian ``offsets``).  Every sum is
 accumulated in float64/complex128 whatever the state's precision.  Reductions that a distributed
 caller must combine across ranks (norms, marginals, expectation sums, chunk weights) return the
-*local* partial result; the caller does the Allreduce.
+*local* partial result; the caller does the Allreduce.  Each kernel is size-tiered
+(``qsim.kernels.tiers``: plain Python, serial or parallel by the state's size).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 from numba.extending import register_jitable
 
-from qsim.kernels.gates import _OPTS, PARALLEL_MIN_AMPLITUDES, PYTHON_MAX_AMPLITUDES, _insert_zeros, _serial
+from qsim.kernels.gates import _insert_zeros
+from qsim.kernels.tiers import BySize as _BySize  # noqa: F401  (older name, for other modules)
+from qsim.kernels.tiers import by_size
 
 _MAX_PRIVATE_BINS = 1 << 12
 
 
-@njit(parallel=True, **_OPTS)
+@by_size
 def norm_squared(state):
     total = 0.0
     for i in prange(state.shape[0]):
@@ -26,7 +29,7 @@ def norm_squared(state):
     return total
 
 
-@njit(parallel=True, **_OPTS)
+@by_size
 def prob_bit_one(state, bit):
     """Sum of |a|^2 over the amplitudes whose ``bit`` is 1."""
     half = np.int64(1) << bit
@@ -40,7 +43,7 @@ def prob_bit_one(state, bit):
     return total
 
 
-@njit(parallel=True, **_OPTS)
+@by_size
 def marginal_small(state, bits, out):
     """Add to ``out[a]`` (length 2^len(bits)) the probability of each value ``a`` of ``bits``
     (big-endian: ``bits[0]`` is the most significant).  Per-chunk private bins, for few bits."""
@@ -63,7 +66,7 @@ def marginal_small(state, bits, out):
             out[a] += partial[c, a]
 
 
-@njit(parallel=True, **_OPTS)
+@by_size
 def marginal_large(state, offsets, rest, out):
     """Like ``marginal_small`` for many bits: one output bin per iteration, summing over the
     2^len(rest) indices of the other bits (``rest`` sorted ascending = the bits summed out...
@@ -92,7 +95,7 @@ def _parity(x):
     return x & 1
 
 
-@njit(parallel=True, **_OPTS)
+@by_size
 def expectation_sum(state, xmask, zmask, yphase, dense, offsets, fixed):
     """Local sum for <psi| P (x) D |psi>: ``P`` a Pauli string given by masks (``xmask`` flips,
     ``zmask`` signs from Z and Y qubits, ``yphase`` = i^(number of Y)), ``D`` a dense matrix on the
@@ -157,7 +160,7 @@ def expectation_sum(state, xmask, zmask, yphase, dense, offsets, fixed):
     return total * yphase
 
 
-@njit(parallel=True, **_OPTS)
+@by_size
 def reduced_density(state, offsets, fixed, out):
     """Add the partial trace over all bits but the targets: out[a, b] += sum psi[a] conj(psi[b])."""
     count = state.shape[0] >> fixed.shape[0]
@@ -179,7 +182,7 @@ def reduced_density(state, offsets, fixed, out):
         out += partial[c]
 
 
-@njit(parallel=True, **_OPTS)
+@by_size
 def chunk_weights(state, nchunks):
     """Probability mass of each of ``nchunks`` equal contiguous chunks of the state."""
     n = state.shape[0]
@@ -195,7 +198,7 @@ def chunk_weights(state, nchunks):
     return out
 
 
-@njit(parallel=True, **_OPTS)
+@by_size
 def sample_sorted(state, weights, chunk_start_mass, draws, out):
     """Inverse-CDF sampling of sorted uniform ``draws`` (in units of probability mass, already
     offset so that 0 is the start of this state): ``out[j]`` is the index whose cumulative mass
@@ -230,38 +233,3 @@ def sample_sorted(state, weights, chunk_start_mass, draws, out):
         while j < stop:
             out[j] = last_nonzero
             j += 1
-
-
-# --------------------------------------------------------------------------- size dispatch
-class _BySize:
-    """A reduction kernel that runs as plain Python on a tiny state (``gates.PYTHON_MAX_AMPLITUDES``),
-    its serial build below ``gates.PARALLEL_MIN_AMPLITUDES`` amplitudes and its parallel build otherwise (a parallel region
-    costs more than a small reduction, and waits for the second core when it is busy).  Same call
-    signature as the kernel; ``py_func`` is the plain-Python body, as on a Numba dispatcher."""
-
-    def __init__(self, kernel):
-        self.parallel = kernel
-        self.serial = _serial(kernel)
-        self.py_func = kernel.py_func
-        self.__name__ = kernel.py_func.__name__
-        self.__doc__ = kernel.py_func.__doc__
-
-    def __call__(self, state, *args):
-        if state.shape[0] <= PYTHON_MAX_AMPLITUDES:
-            return self.py_func(state, *args)
-        if state.shape[0] < PARALLEL_MIN_AMPLITUDES:
-            return self.serial(state, *args)
-        return self.parallel(state, *args)
-
-    def __repr__(self):
-        return f"<size-dispatched kernel {self.__name__}>"
-
-
-norm_squared = _BySize(norm_squared)
-prob_bit_one = _BySize(prob_bit_one)
-marginal_small = _BySize(marginal_small)
-marginal_large = _BySize(marginal_large)
-expectation_sum = _BySize(expectation_sum)
-reduced_density = _BySize(reduced_density)
-chunk_weights = _BySize(chunk_weights)
-sample_sorted = _BySize(sample_sorted)

@@ -1,0 +1,83 @@
+"""Which build of a kernel runs on a state of a given size: the one home of the size tiers.
+
+Every kernel of ``qsim.kernels`` (gates and reductions alike) is wrapped in ``BySize``, which picks
+
+* its plain-Python body (``py_func``) up to ``PYTHON_MAX_AMPLITUDES``: a few dozen amplitudes take
+  microseconds, far less than loading compiled kernels from the cache in a fresh process (about a
+  second);
+* its serial build below ``PARALLEL_MIN_AMPLITUDES``: a parallel region costs more than the work on
+  a small state (a few microseconds of fork/join on a quiet machine; milliseconds when another
+  process holds the second core and the region must wait for it);
+* its parallel build otherwise.
+
+The plain-Python tier is for a single process's cold start only.  An MPI rank (detected from the
+launcher's environment, ``qsim.launch.launched_under_mpi``, without importing mpi4py) has paid
+seconds for ``mpirun`` already, and its shards of a small test state would otherwise never exercise
+the compiled kernels the other ranks share through the cache.
+
+Compiled code targets the host CPU as LLVM reports it (``numba -s``: CPU name and features), and
+Numba's on-disk cache is keyed on both, so a cache directory shared between machines never hands
+one machine another's instructions.  Set ``NUMBA_CPU_NAME``/``NUMBA_CPU_FEATURES`` only to build
+for an older CPU on purpose.
+"""
+
+from __future__ import annotations
+
+import types
+
+from numba import njit
+
+from qsim.launch import launched_under_mpi
+
+OPTS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
+
+PARALLEL_MIN_AMPLITUDES = 1 << 15
+PYTHON_MAX_AMPLITUDES = 0 if launched_under_mpi() else 1 << 5
+
+
+def renamed(f, name: str):
+    """A copy of Python function ``f`` called ``name`` (closure and globals kept).  Numba's on-disk
+    cache is keyed by qualified name and line, not by flags or closure contents, so every build of
+    a shared body (a serial twin, a driver around a different core) needs a name of its own."""
+    code = f.__code__.replace(co_name=name, co_qualname=name)
+    out = types.FunctionType(code, f.__globals__, name, f.__defaults__, f.__closure__)
+    out.__qualname__ = name
+    out.__doc__ = f.__doc__
+    return out
+
+
+class BySize:
+    """A kernel that runs its plain-Python body, serial build or parallel build by the state's size
+    (first argument).  Same call signature as the kernel; ``py_func`` is the plain-Python body and
+    ``parallel``/``serial`` the two builds, as attributes for tests and benchmarks."""
+
+    def __init__(self, py_func, name: str | None = None):
+        py_func = getattr(py_func, "py_func", py_func)  # a Numba dispatcher: wrap its Python body
+        name = name or py_func.__name__
+        self.py_func = renamed(py_func, name)
+        self.parallel = njit(parallel=True, **OPTS)(self.py_func)
+        self.serial = njit(**OPTS)(renamed(py_func, name + "_serial"))
+        self.__name__ = name
+        self.__doc__ = py_func.__doc__
+
+    def __call__(self, state, *args):
+        size = state.shape[0]
+        if size <= PYTHON_MAX_AMPLITUDES:
+            return self.py_func(state, *args)
+        if size < PARALLEL_MIN_AMPLITUDES:
+            return self.serial(state, *args)
+        return self.parallel(state, *args)
+
+    def __repr__(self):
+        return f"<size-tiered kernel {self.__name__}>"
+
+
+def serial_build(kernel):
+    """The serial build of a kernel (a Python function or a Numba dispatcher), under its own name."""
+    f = getattr(kernel, "py_func", kernel)
+    return njit(**OPTS)(renamed(f, f.__name__ + "_serial"))
+
+
+def by_size(f):
+    """Decorator: ``BySize(f)``."""
+    return BySize(f)
