@@ -90,7 +90,7 @@ class StateVectorDevice:
             "supportedOperations": sorted(set(GATES) | {"unitary"}),
             "supportedModifiers": ["ctrl", "negctrl", "pow", "inv"],
             "supportedResultTypes": ["expectation", "variance", "probability", "sample", "statevector",
-                                     "densitymatrix", "amplitude"],
+                                     "densitymatrix", "amplitude", "adjoint_gradient"],
             "shotsRange": [0, 2 ** 63 - 1],
         }
 

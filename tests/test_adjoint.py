@@ -154,3 +154,42 @@ def test_openqasm_all_and_errors():
         qsim.device().run(src.replace(" all", " s"), inputs={"t": 0.5})
     with pytest.raises(ProgramError, match="parameter name or 'all'"):
         qsim.device().run(src.replace(" all", ""), inputs={"t": 0.5})
+
+
+def test_braket_sdk_local_simulator_serves_adjoint_gradient():
+    """LocalSimulator("qsim") advertises AdjointGradient and returns Braket's result shape; the values
+    agree with Braket's own simulator (term expectations, and an 8th-order difference of them)."""
+    from braket.circuits import Circuit as BC
+    from braket.circuits import FreeParameter as BF
+    from braket.circuits import observables as O
+    from braket.devices import LocalSimulator
+
+    t, p = BF("theta"), BF("phi")
+
+    def circuit():
+        return BC().rx(0, t).ry(1, p).cnot(0, 1).rx(2, 2 * t + p).h(3).xx(2, 3, p)
+
+    c = circuit().adjoint_gradient(observable=-6 * O.Y(0) @ O.I(1) + 0.75 * O.Y(2) @ O.Z(3), parameters=[t, p])
+    dev = LocalSimulator("qsim")
+    names = [r.name for r in dev.properties.action["braket.ir.openqasm.program"].supportedResultTypes]
+    assert "AdjointGradient" in names
+    values = {"theta": 0.3, "phi": -0.8}
+    res = dev.run(c, shots=0, inputs=values).result()
+    assert res.result_types[0].type.type == "adjoint_gradient"
+    value = res.values[0]
+    ref_dev = LocalSimulator("default")
+
+    def energy(v):
+        rc = circuit().expectation(O.Y(0), 0).expectation(O.Y(2) @ O.Z(3), [2, 3])
+        a, b = ref_dev.run(rc, shots=0, inputs=v).result().values
+        return -6 * a + 0.75 * b
+
+    assert abs(value["expectation"] - energy(values)) < 1e-10
+    for name in ("theta", "phi"):
+        d = 0.0
+        for k, w in ((1, 4 / 5), (2, -1 / 5), (3, 4 / 105), (4, -1 / 280)):
+            up, down = dict(values), dict(values)
+            up[name] += k * 1e-3
+            down[name] -= k * 1e-3
+            d += w * (energy(up) - energy(down))
+        assert abs(value["gradient"][name] - d / 1e-3) < 1e-7, name

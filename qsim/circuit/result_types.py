@@ -163,7 +163,7 @@ class AdjointGradient(ResultType):
         if len(self.terms) == 1 and self.terms[0][0] == 1:
             observable = self.terms[0][1].to_json()
         else:
-            observable = [" + ".join(_term_string(c, o) for c, o, _ in self.terms)]
+            observable = " + ".join(_term_string(c, o) for c, o, _ in self.terms)  # Braket's form of a Sum
         out = {"type": "adjoint_gradient", "observable": observable,
                "targets": [list(t) for _, _, t in self.terms]}
         if self.parameters is not None:
