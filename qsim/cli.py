@@ -3,9 +3,10 @@ that other installed packages register under the ``qsim.cli`` entry-point group 
 
 Bad input ends with exit code 2 and one line ``qsim: error: ...`` on stderr, never a traceback.
 Under mpirun every rank runs the same command.  Errors every rank meets alike (a bad program, a bad
-rank count) are agreed on collectively and printed once by rank 0; an error on some ranks only
-(e.g. out of memory) is printed by the rank that met it, which then aborts the whole MPI job so no
-other rank is left waiting.
+rank count, a result that does not fit) are agreed on collectively (``qsim.distributed.spmd.settle``)
+and printed once by rank 0, and every rank exits with the same code; an error on some ranks only is
+printed once by the rank that met it, which aborts the whole MPI job if the others cannot reach the
+agreement point (they wait for it in a collective).
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ def _fail(message: str, code: int) -> int:
 
 
 def _one_line(exc: BaseException) -> str:
-    return " | ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+    from qsim.distributed.spmd import one_line
+
+    return one_line(exc)
 
 
 def _parse_inputs(pairs):
@@ -51,36 +54,27 @@ def _parse_inputs(pairs):
 
 
 def _agree(comm, error: str | None) -> int | None:
-    """Agreement point after the phase every rank does alike (reading, parsing, validating), before
-    any collective work: if some rank failed, every rank returns the exit code; a message every
-    rank met alike is printed once (by rank 0), any other by the first rank that met it."""
-    if comm is None:
-        return None if error is None else _fail(error, EXIT_USER)
-    errors = comm.allgather(error)
-    failing = [e for e in errors if e is not None]
-    if not failing:
-        return None
-    rank = comm.Get_rank()
-    if all(e == failing[0] for e in errors):
-        return _fail(failing[0], EXIT_USER) if rank == 0 else EXIT_USER
-    first = next(r for r, e in enumerate(errors) if e is not None)
-    if rank == first:
-        _fail(f"rank {rank}: {errors[first]}", EXIT_USER)
-    return EXIT_USER
+    """Agreement point after a phase every rank does alike (qsim.distributed.spmd.settle): None if
+    no rank failed, else the exit code (the same on every rank), the message printed once."""
+    from qsim.distributed.spmd import settle
+
+    return settle(comm, error, EXIT_USER) or None
 
 
 def _abort(comm, message: str, code: int):
-    """An error met by this rank alone during collective work: say so once and end every rank
-    (MPICH's MPI_Abort may return in the caller, so leave at once ourselves too)."""
-    _fail(f"rank {comm.Get_rank()}: {message}", code)
-    try:
-        comm.Abort(code)
-    finally:
-        os._exit(code)
+    """An error met by this rank alone during collective work: say so once and end every rank."""
+    from qsim.distributed.spmd import abort
+
+    abort(comm, message, code)
 
 
 def _cmd_run(args) -> int:
     comm = _comm()
+    agree_comm = None
+    if comm is not None:
+        from qsim.distributed.spmd import agreement_comm
+
+        agree_comm = agreement_comm(comm)
     rank = 0 if comm is None else comm.Get_rank()
     error = None
     try:
@@ -100,15 +94,17 @@ def _cmd_run(args) -> int:
                             share=1 if comm is None else comm.Get_size())
     except QsimError as e:
         error = _one_line(e)
-    code = _agree(comm, error)
+    code = _agree(agree_comm, error)
     if code is not None:
         return code
+    result, error = None, None
     try:
         result = dev.run(circuit, shots=args.shots, seed=args.seed).result()
-    except QsimError as e:
-        if comm is not None:
-            _abort(comm, _one_line(e), EXIT_USER)
-        return _fail(_one_line(e), EXIT_USER)
+    except QsimError as e:  # on every rank alike (agreed checks), or on this one: settle decides
+        error = _one_line(e)
+    code = _agree(agree_comm, error)
+    if code is not None:
+        return code
     if rank == 0:
         json.dump(result.to_dict(), sys.stdout, indent=None if args.compact else 1)
         sys.stdout.write("\n")

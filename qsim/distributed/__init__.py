@@ -27,7 +27,18 @@ SPMD rules (see README.md in this directory for the user-facing version):
   ``QSIM_NUM_THREADS`` overrides.
 """
 
-from qsim.distributed.runtime import DistributedRuntime, RankCountError, ReplicatedState
-from qsim.distributed.state import DistributedState
-
 __all__ = ["DistributedRuntime", "DistributedState", "RankCountError", "ReplicatedState"]
+
+
+def __getattr__(name):
+    # Lazy: importing a light submodule (``qsim.distributed.spmd``, used by the CLI in a single
+    # process too) must not import mpi4py, which initialises MPI.
+    if name in ("DistributedRuntime", "RankCountError", "ReplicatedState"):
+        from qsim.distributed import runtime
+
+        return getattr(runtime, name)
+    if name == "DistributedState":
+        from qsim.distributed.state import DistributedState
+
+        return DistributedState
+    raise AttributeError(f"module 'qsim.distributed' has no attribute {name!r}")

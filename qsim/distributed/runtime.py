@@ -59,12 +59,36 @@ class ReplicatedState(StateVector):
         return {**super().describe(), "ranks": self.ranks, "distributed": False, "replicated": True}
 
 
-class _StateFactory:
-    """``make_state(n)`` for one run: every state and copy of the run shares one ``Exchanger``."""
+def widest_operation(circuit) -> int:
+    """The most qubits one operation of ``circuit`` needs in one shard: the targets of its widest
+    gate (controls may stay global) or of its widest multi-qubit observable factor."""
+    if circuit is None:
+        return 0
+    widest = 0
 
-    def __init__(self, runtime):
+    def walk(instructions):
+        nonlocal widest
+        for op in instructions:
+            if hasattr(op, "then_ops"):
+                walk(op.then_ops)
+                walk(op.else_ops)
+            elif hasattr(op, "exponents"):
+                widest = max(widest, len(op.targets))
+    walk(getattr(circuit, "instructions", ()))
+    for r in getattr(circuit, "result_types", ()):
+        for f in getattr(getattr(r, "observable", None), "factors", ()):
+            widest = max(widest, f.qubit_count)
+    return widest
+
+
+class _StateFactory:
+    """``make_state(n)`` for one run: every state and copy of the run shares one ``Exchanger``.
+    A state whose shards would be narrower than the run's widest operation is replicated."""
+
+    def __init__(self, runtime, circuit=None):
         self.rt = runtime
         self.comm = runtime.comm
+        self.widest = widest_operation(circuit)
 
     @collective
     def __call__(self, n_qubits: int):
@@ -72,7 +96,7 @@ class _StateFactory:
         fault = os.environ.get(FAULT_ENV)
         if fault is not None and fault.strip() == str(rt.rank):
             raise ResourceError(f"fault injected on rank {rt.rank} by {FAULT_ENV} (a test of the abort path)")
-        local, distributed = rt.split(n_qubits)
+        local, distributed = rt.split(n_qubits, self.widest)
         if not distributed:
             agree_fits(self.comm, n_qubits, rt.dtype, share=rt.ranks_on_host,
                        what="state vector (replicated on every rank)")
@@ -134,13 +158,15 @@ class DistributedRuntime:
             seed = int(np.random.SeedSequence().generate_state(1)[0])
         return self.comm.bcast(seed if self.rank == 0 else None, root=0)
 
-    def split(self, n_qubits: int):
-        """(local qubits per rank, whether an ``n_qubits`` state is split rather than replicated)."""
+    def split(self, n_qubits: int, widest: int = 0):
+        """(local qubits per rank, whether an ``n_qubits`` state is split rather than replicated).
+        Replicated: fewer than ``MIN_LOCAL_QUBITS`` local qubits, or fewer than the ``widest``
+        operation needs in one shard, or fewer than ``QSIM_MIN_DISTRIBUTED_QUBITS`` qubits."""
         local = n_qubits - self.global_qubits
-        return local, local >= MIN_LOCAL_QUBITS and n_qubits >= self.min_distributed_qubits
+        return local, (local >= max(MIN_LOCAL_QUBITS, widest) and n_qubits >= self.min_distributed_qubits)
 
     def state_factory(self, circuit=None):
-        return _StateFactory(self)
+        return _StateFactory(self, circuit)
 
     def metadata(self) -> dict:
         return {"ranks": self.size, "ranksPerHost": self.ranks_on_host, "threadsPerRank": self.threads}

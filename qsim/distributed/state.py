@@ -18,7 +18,7 @@ from mpi4py import MPI
 
 from qsim.distributed.layout import Layout
 from qsim.distributed.plan import choose_swaps, classify, global_targets, is_relabel, next_need
-from qsim.distributed.spmd import collective, symmetric
+from qsim.distributed.spmd import agree_on_error, collective, symmetric
 from qsim.errors import InternalError, ResourceError, ValidationError
 from qsim.kernels import gates as KG
 from qsim.kernels import measure as KM
@@ -45,10 +45,9 @@ def agree_fits(comm, n_qubits, dtype, *, share=1, what="state vector", amplitude
             check_fits(n_qubits, dtype, share=share, what=what, amplitudes=amplitudes)
         except ResourceError as e:
             err = str(e)
-    errors = comm.allgather(err)  # small strings, not amplitudes
-    for r, e in enumerate(errors):
-        if e is not None:
-            raise symmetric(ResourceError(f"rank {r}: {e}"))
+    first = agree_on_error(comm, err)  # small strings, not amplitudes
+    if first is not None:
+        raise symmetric(ResourceError(f"rank {first[0]}: {first[1]}"))
 
 
 class DistributedState:
