@@ -105,6 +105,30 @@ CASES = [
     ("associations", [{"arn": "arn:aws:braket:us-east-1:123456789012:x", "type": "RESERVATION_TIME_WINDOW_ARN"}] * 2,
      "associations: must have at most 1"),
     ("bogusField", 1, "bogusField: unknown parameter"),
+    # Full-match patterns (a `$` pattern matched before a trailing newline) and names that become
+    # paths or variables (issue 10, item 4).
+    ("jobName", "x\n", "jobName: 'x\\n' does not match the pattern"),
+    ("jobName", "ok-name\n", "does not match the pattern"),
+    ("roleArn", "arn:aws:iam::000000000000:role/r\n", "roleArn: "),
+    ("jobName", "a\x00b", "jobName: 'a\\x00b' must not contain a NUL character"),
+    ("inputDataConfig", [{"channelName": "..", "dataSource": {"s3DataSource": {"s3Uri": "/tmp"}}}],
+     "inputDataConfig[0].channelName: '..' is not allowed"),
+    ("inputDataConfig", [{"channelName": ".", "dataSource": {"s3DataSource": {"s3Uri": "/tmp"}}}],
+     "inputDataConfig[0].channelName: '.' is not allowed"),
+    ("inputDataConfig", [{"channelName": "c\n", "dataSource": {"s3DataSource": {"s3Uri": "/tmp"}}}],
+     "inputDataConfig[0].channelName: 'c\\n' does not match"),
+    ("hyperParameters", {"a=b": "1"}, "hyperParameters key: 'a=b' does not match the pattern [^=\\x00]+"),
+    ("hyperParameters", {"k": "two\nlines"}, "hyperParameters.k: 'two\\nlines' does not match the pattern .*"),
+    ("hyperParameters", {"sagemaker_mpi_num_of_processes_per_host": "2\n"}, "does not match the pattern .*"),
+    ("hyperParameters", {"sagemaker_mpi_num_of_processes_per_host": "2 "}, "must be a positive integer"),
+    ("tags", {"k": "v\x00"}, "tags.k: 'v\\x00' must not contain a NUL"),
+    ("deviceConfig.device", "local:qsim/statevector\n", "does not match local:<provider>/<name>"),
+    ("algorithmSpecification.scriptModeConfig.entryPoint", "script\n", "entryPoint: 'script\\n' does not match"),
+    # Bounds (item 8): the service's instance limit, and what this host can run.
+    ("instanceConfig.instanceCount", 1000000, "instanceConfig.instanceCount: must be <= 5, got 1000000"),
+    ("hyperParameters", {"sagemaker_mpi_num_of_processes_per_host": "9999"},
+     "hyperParameters.sagemaker_mpi_num_of_processes_per_host: 9999 processes per instance exceed what one "
+     "configured host can run"),
 ]
 
 
@@ -118,6 +142,30 @@ def test_bad_request_names_field_and_rule(tmp_path, client, home, path, value, m
     assert err.value.response["Error"]["Code"] == "ValidationException"
     assert client.search_jobs(filters=[])["jobs"] == []
     assert [p for p in (home / "jobs").iterdir()] == []
+
+
+def test_capacity_counts_every_instance(tmp_path, client, home, monkeypatch):
+    """instanceCount x processes per host is bounded by cores x the oversubscription factor."""
+    monkeypatch.setenv("QSIM_JOBS_OVERSUBSCRIBE", "1")
+    cores = len(os.sched_getaffinity(0))
+    req = request(tmp_path, instances=2, hyperParameters={"sagemaker_mpi_num_of_processes_per_host": str(cores)})
+    with pytest.raises(ValidationException) as err:
+        client.create_job(**req)
+    assert (f"instanceConfig.instanceCount: 2 instance(s) x {cores} process(es) = {2 * cores} ranks exceed what "
+            f"the configured hosts can run: {cores} slot(s) (this host's cores) x oversubscription factor 1 = "
+            f"{cores}") in str(err.value)
+    assert client.search_jobs(filters=[])["jobs"] == []
+    hostfile = tmp_path / "hosts"
+    hostfile.write_text("# two hosts\nnode-a:4\nnode-b slots=4\n")
+    monkeypatch.setenv("QSIM_HOSTFILE", str(hostfile))
+    from jobs.limits import check_capacity, host_slots
+
+    assert host_slots(home) == ([("node-a", 4), ("node-b", 4)], f"hostfile {hostfile}")
+    check_capacity({"instanceConfig": {"instanceCount": 2}, "hyperParameters":
+                    {"sagemaker_mpi_num_of_processes_per_host": "4"}}, home)
+    with pytest.raises(ValidationException, match="= 9 ranks exceed .* 8 slot"):
+        check_capacity({"instanceConfig": {"instanceCount": 3}, "hyperParameters":
+                        {"sagemaker_mpi_num_of_processes_per_host": "3"}}, home)
 
 
 def test_valid_edges_are_accepted(tmp_path, client, monkeypatch):
