@@ -113,7 +113,9 @@ def get_device(deviceArn: str) -> dict:  # noqa: N803 - the model's member name
 def search_devices(filters, max_results=None, next_token=None) -> dict:
     keys = {"deviceArn": "deviceArn", "deviceName": "deviceName", "providerName": "providerName",
             "deviceType": "deviceType", "deviceStatus": "deviceStatus"}
-    rows = [_device_summary(a) for a in served_devices()]
+    # Only ARNs: the SDK's AwsDevice.get_devices builds an AwsDevice of each, which needs an ARN's form
+    # (local:qsim/... names are still served by GetDevice and CreateQuantumTask).
+    rows = [_device_summary(a) for a in served_devices() if a.startswith("arn:")]
     for f in filters:
         if f["name"] not in keys:
             raise ApiError("ValidationException", f"filters: name {f['name']!r} is not one of {', '.join(keys)}")
@@ -242,7 +244,8 @@ class TaskStore:
                "deviceParameters": r["device_parameters"] or "{}", "shots": r["shots"],
                "outputS3Bucket": r["bucket"], "outputS3Directory": f"{r['key_prefix']}/{r['task_id']}",
                "createdAt": r["created_at"], "endedAt": r["ended_at"], "failureReason": r["failure_reason"],
-               "jobArn": r["job_arn"], "tags": self.tags(r["arn"])}
+               "jobArn": r["job_arn"], "tags": self.tags(r["arn"]),
+               "actionMetadata": {"actionType": "braket.ir.openqasm.program", "programCount": 1}}
         if r["status"] == "COMPLETED":
             out["numSuccessfulShots"] = r["shots"]
         if additional and "QueueInfo" in additional:
