@@ -105,9 +105,15 @@ class JobPaths:
         return cls(root, (request.get("checkpointConfig") or {}).get("localPath"))
 
     def make(self) -> None:
+        """Create the layout; every directory 0700 (requests and results are private to their owner)."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         for d in (self.code_dir, self.input_config, self.data_dir, self.model_dir, self.output_data_dir,
                   self.checkpoint_dir, self.ranks_dir):
-            d.mkdir(parents=True, exist_ok=True)
+            parts = d.relative_to(self.root).parts
+            for i in range(len(parts)):
+                sub = self.root.joinpath(*parts[:i + 1])
+                if not sub.is_dir():
+                    sub.mkdir(mode=0o700, exist_ok=True)
 
 
 def _container_relative(local_path: str) -> str:
@@ -232,9 +238,12 @@ def extra_environment(job: dict, paths: "JobPaths", rank: int) -> dict[str, str]
 
     Returns ``{name: value}``; it runs last, so its variables win. A feature that gives jobs
     something to talk to (e.g. the local Braket endpoint: its URL and the credentials the SDK
-    needs) adds its variables here and nowhere else. Today it adds nothing.
+    needs) adds its variables here and nowhere else. Today: the local Braket endpoint's, when this
+    QSIM_HOME has one and the job's device is one it serves (``jobs.endpoint.rank_variables``).
     """
-    return {}
+    from jobs.endpoint import rank_variables
+
+    return rank_variables(job)
 
 
 def rank_environment(job: dict, paths: JobPaths, rank: int, size: int, local_rank: int,

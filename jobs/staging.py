@@ -125,7 +125,7 @@ def safe_extract(src: Path, dest: Path, field: str, volume: Volume | None = None
         with tarfile.open(src, "r:*") as tar:
             members = check_tar_members(tar, field)
             if volume is not None:
-                volume.charge(sum(m.size for m in members if m.isfile()), f"{field}: the unpacked archive {src.name}")
+                volume.charge(sum(m.size for m in members if m.isfile()), f"the unpacked archive {src.name} ({field})")
             for m in members:
                 rel = PurePosixPath(m.name.strip("/"))
                 target = os.path.join(root_real, *[p for p in rel.parts if p not in ("", ".")])
@@ -183,7 +183,7 @@ def stage_code(src: Path, kind: str, original: Path, extracted: Path, field: str
     extracted.mkdir(parents=True, exist_ok=True, mode=0o700)
     size = tree_size(src) if kind == "dir" else os.stat(src).st_size
     if volume is not None:
-        volume.charge(size * (1 if kind == "tar" else 2), f"{field}: the code {str(src)!r}")
+        volume.charge(size * (1 if kind == "tar" else 2), f"the code {str(src)!r} ({field}, copied and unpacked)")
     if kind == "tar":
         _copy_file(src, original / src.name, field)
         safe_extract(src, extracted, field, volume)

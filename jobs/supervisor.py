@@ -364,7 +364,7 @@ def supervise(store: Store, job_id: str) -> str:
         prepare(store, job_id, paths, request)
         cmd, network = launcher_command(request, paths, store.home)
     except Exception as e:  # staging failed: the job fails, with the reason
-        text = str(e) if isinstance(e, VolumeExceeded) else f"{type(e).__name__}: {e}"
+        text = e.message if isinstance(e, VolumeExceeded) else f"{type(e).__name__}: {e}"
         if getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
             text = f"no space left on device under {paths.root}: {e}"
         _log(paths, f"staging failed: {text}")
