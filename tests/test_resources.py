@@ -104,3 +104,12 @@ def test_nesting_up_to_the_limit_runs_and_beyond_is_refused():
     assert parse(expr).instructions[0].params == (0.5,)
     with pytest.raises(ProgramError, match=f"nest {limits.MAX_NESTING + 1} deep"):
         parse("OPENQASM 3.0;\nqubit q;\nrx(" + "(" * 3000 + "1" + ")" * 3000 + ") q;\n")
+
+
+@pytest.mark.parametrize("program", [
+    "int x = " + "+".join(["1"] * 5000) + ";",               # a long chain without brackets
+    "int x = " + "-" * 3000 + "1;",
+    "int x = 0;\n" + "if (x == 1) { x = 2; } else " * 400 + "{ x = 3; }",
+])
+def test_deep_recursion_without_brackets_is_retried_with_a_big_stack(program):
+    parse("OPENQASM 3.0;\n" + program + "\n")  # no RecursionError, no ProgramError

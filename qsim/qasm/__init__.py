@@ -79,9 +79,12 @@ def parse(source: str, inputs: dict | None = None, *, source_name: str = "<progr
     def work():
         return Interpreter(source, inputs, source_name, symbolic_inputs).run(_syntax.parse_ast(source))
 
-    try:
-        if _syntax.nesting_depth(source) <= _limits.SHALLOW_NESTING:
+    if _syntax.nesting_depth(source) <= _limits.SHALLOW_NESTING:
+        try:
             return work()
+        except RecursionError:  # deep without brackets (a 5000-term sum, an else-if chain): retry deep
+            pass
+    try:
         return _limits.run_deep(work)
     except RecursionError:
         raise ProgramError("the program nests too deeply for the parser (blocks, calls or expressions); "
