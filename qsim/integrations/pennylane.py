@@ -86,6 +86,7 @@ class QsimQubit(Device):
             seed = np.random.randint(0, 2 ** 31)
         self._rng = np.random.default_rng(seed)
         self._qsim = qsim.device("local:qsim/statevector", precision=precision, comm=comm, fusion=fusion)
+        self.last_run_metadata: dict = {}  # qsim's metadata of the latest run (ranks, distributed, ...)
 
     @property
     def comm(self):
@@ -131,6 +132,11 @@ class QsimQubit(Device):
     def _wire_order(self, tape) -> Wires:
         return self.wires if self.wires is not None else tape.wires
 
+    def _qsim_run(self, circuit, shots=0, seed=None):
+        result = self._qsim.run(circuit, shots=shots, seed=seed).result()
+        self.last_run_metadata = result.additional_metadata.get("qsimMetadata", {})
+        return result
+
     def _seed(self) -> int:
         return int(self._rng.integers(0, 2 ** 63 - 1))
 
@@ -145,7 +151,7 @@ class QsimQubit(Device):
     # ------------------------------------------------------------------ analytic (shots=None)
     def _analytic(self, tape, circuit, wires, wire_map):
         finish = [self._analytic_request(mp, circuit, wires, wire_map) for mp in tape.measurements]
-        values = self._qsim.run(circuit, shots=0).result().values if circuit.result_types else []
+        values = self._qsim_run(circuit).values if circuit.result_types else []
         results = tuple(f(values) for f in finish)
         return results[0] if len(results) == 1 else results
 
@@ -172,7 +178,7 @@ class QsimQubit(Device):
                 rotated = tr.to_circuit(mp.obs.diagonalizing_gates(), wire_map)
                 rotated.instructions = circuit.instructions + rotated.instructions
                 rotated.probability(targets)
-                value = self._qsim.run(rotated, shots=0).result().values[0]
+                value = self._qsim_run(rotated).values[0]
                 return lambda values: np.asarray(value)
             i = add(circuit.probability, targets)
             return lambda values: np.asarray(values[i])
@@ -185,7 +191,9 @@ class QsimQubit(Device):
         # qsim's reduced density matrix of the measurement's wires
         mp_wires = mp.wires or wires
         i = add(circuit.density_matrix, [wire_map[w] for w in mp_wires])
-        return lambda values: mp.process_density_matrix(np.asarray(values[i]), wire_order=Wires(mp_wires))
+        # (relabelled onto positions 0..k-1 of that matrix: some of them read wire labels as indices)
+        local = mp.map_wires({w: k for k, w in enumerate(mp_wires)})
+        return lambda values: local.process_density_matrix(np.asarray(values[i]), wire_order=Wires(range(len(mp_wires))))
 
     def _expectation(self, obs, circuit, wire_map, add):
         terms = tr.pauli_terms(obs)
@@ -242,7 +250,7 @@ class QsimQubit(Device):
             run.instructions = circuit.instructions + run.instructions
             for w in group.wires:  # every measured wire must be simulated, even if no gate touches it
                 run.gate("i", (wire_map[w],))
-            result = self._qsim.run(run, shots=shots.total_shots, seed=self._seed()).result()
+            result = self._qsim_run(run, shots.total_shots, self._seed())
             samples = np.zeros((shots.total_shots, len(wires)), dtype=np.int64)
             samples[:, list(result.measured_qubits)] = result.measurements
             for index in group.indices:
