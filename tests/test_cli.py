@@ -235,3 +235,12 @@ def test_utf8_byte_order_mark_is_accepted(tmp_path, capsys):
     path.write_bytes(b"\xef\xbb\xbf" + BELL.encode())
     assert main(["run", str(path), "--compact"]) == 0
     assert json.loads(capsys.readouterr().out)["resultTypes"][1]["value"] == pytest.approx([0.5, 0, 0, 0.5])
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True])
+def test_a_bad_seed_through_the_api_is_a_validation_error(seed):
+    import qsim
+    from qsim.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="seed must be a non-negative integer"):
+        qsim.device("local:qsim/statevector").run(qsim.Circuit().h(0), shots=3, seed=seed)

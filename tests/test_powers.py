@@ -100,3 +100,13 @@ def test_pow_of_a_custom_gate_with_a_huge_exponent():
 def test_infinite_pow_is_a_program_error():
     with pytest.raises(ProgramError, match=r"line 3.*pow\(\) exponent must be a finite real number"):
         parse("OPENQASM 3.0;\nqubit q;\npow(1e400) @ x q;\n")
+
+
+def test_python_api_power_keeps_integers_exact():
+    import qsim
+
+    c = qsim.Circuit().x(0, power=10 ** 30 + 1)
+    c.probability()
+    np.testing.assert_allclose(qsim.device("local:qsim/statevector").run(c).result().values[0], [0, 1], atol=1e-12)
+    with pytest.raises(ValidationError, match="must be finite"):
+        qsim.Circuit().x(0, power=math.inf)

@@ -169,7 +169,13 @@ class Circuit:
         if len(set(all_q)) != len(all_q):
             raise ValidationError(f"{where}: a qubit appears twice among controls {list(controls)} "
                                   f"and targets {list(targets)}")
-        exponents = () if power is None or power == 1 else (float(power),)
+        if power is not None and power != 1:
+            from qsim.circuit.gates import exact_exponent
+
+            exact_exponent(power)  # a finite real number, or ValidationError
+        # ints stay exact: float(10**30 + 1) would be even
+        exponents = () if power is None or power == 1 else \
+            (int(power) if isinstance(power, (int, np.integer)) else float(power),)
         self.instructions.append(GateOp(name, targets, params, controls, states, exponents, matrix))
 
     def measure(self, targets=None):

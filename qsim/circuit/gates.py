@@ -230,7 +230,7 @@ _PHASE_DENOMINATOR = 64    # eigenphases p/q * pi with q up to this are recognis
 _PHASE_SNAP = 1e-13        # ... when within this many radians of it
 
 
-def _exact_exponent(exponent) -> int | Fraction:
+def exact_exponent(exponent) -> int | Fraction:
     """The exponent as an exact number: an ``int`` when integral (every float above 2**53 is),
     else the float's exact binary fraction.  Refuses what is not a finite real number."""
     if isinstance(exponent, (bool, np.bool_)) or not isinstance(exponent, (int, float, np.integer, np.floating)):
@@ -279,7 +279,7 @@ def matrix_power(u: np.ndarray, exponent) -> np.ndarray:
     Raises:
         ValidationError: the exponent is not a finite real number.
     """
-    k = _exact_exponent(exponent)
+    k = exact_exponent(exponent)
     if isinstance(k, int) and abs(k) <= _SMALL_POWER:
         base = u if k >= 0 else u.conj().T
         return np.linalg.matrix_power(base, abs(k))

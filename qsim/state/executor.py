@@ -260,6 +260,8 @@ def execute(circuit, shots, make_state, *, seed=None, fusion=True, absorb_into_t
                     raise ValidationError(f"amplitude state {s!r} has {len(s)} bits but the program uses "
                                           f"{n} qubit(s) {list(labels)}")
     rotations = basis_rotations(types, n) if shots else []
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ValidationError(f"seed must be a non-negative integer, got {seed!r}")
     rng = np.random.default_rng(seed)
     steps, terminal = lower(instructions, fusion=fusion, absorb_into_two_qubit=absorb_into_two_qubit)
     physical = _physical_bits(steps)
