@@ -18,11 +18,13 @@ SPMD rules (see README.md in this directory for the user-facing version):
   samples and measurement counts, amplitudes, density matrices, and the run metadata.
 * On rank 0 only: the full state vector (``state_vector`` result type), gathered after checking it
   fits; the other ranks get ``None`` in its place.  Only rank 0 prints (the CLI does this).
-* A state with fewer than 2 local qubits per rank, or fewer than ``QSIM_MIN_DISTRIBUTED_QUBITS``
-  qubits (default 20), is replicated: every rank simulates it whole (metadata ``"replicated": True``).
+* A state with fewer local qubits per rank than its widest gate needs (at least 2), or fewer than
+  ``QSIM_MIN_DISTRIBUTED_QUBITS`` qubits (default 20), is replicated: every rank simulates it
+  whole (metadata ``"replicated": True``).
 * Errors: a rank count that is not a power of two raises ``RankCountError`` on every rank.  Errors
-  decided from shared data are raised on every rank alike; an error on one rank only (memory,
-  a bug) prints one line from that rank and aborts the whole job (``MPI_Abort``), never a hang.
+  decided from shared data are raised on every rank alike and reported once (``spmd.settle``);
+  an error on one rank only (memory, a bug) prints one line from that rank and aborts the whole
+  job (``MPI_Abort``) if the others cannot come to agree, never a hang.
 * Threads: each rank uses (cores of its host / ranks on its host) Numba threads, at least 1;
   ``QSIM_NUM_THREADS`` overrides.
 """
