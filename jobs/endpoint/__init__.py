@@ -60,27 +60,34 @@ def use(home: str | os.PathLike | None = None) -> dict[str, str]:
     return env
 
 
-def rank_variables(request: dict, home: str | os.PathLike | None = None) -> dict[str, str]:
-    """Variables a job's ranks get when this QSIM_HOME has an endpoint, so that
-    ``AwsDevice(os.environ["AMZN_BRAKET_DEVICE_ARN"])`` works inside the job: the endpoint's
-    variables, and ``AMZN_BRAKET_OUT_S3_BUCKET`` / ``AMZN_BRAKET_TASK_RESULTS_S3_URI`` as s3://
-    names of the local S3 (the job's output bucket, or the default bucket, created if needed)."""
-    from jobs.environment import output_root
+def rank_variables(job: dict) -> dict[str, str]:
+    """Variables a job's ranks get (``jobs.environment.extra_environment``) when the job's
+    QSIM_HOME has an endpoint and the job's device is one it serves, so that
+    ``AwsDevice(os.environ["AMZN_BRAKET_DEVICE_ARN"])`` works inside the job with no extra step:
+    the endpoint's variables, and ``AMZN_BRAKET_OUT_S3_BUCKET`` / ``AMZN_BRAKET_TASK_RESULTS_S3_URI``
+    as s3:// names in the local S3 (the job's own output directory when it is there, as for jobs
+    created through the endpoint; else ``jobs/<job id>/tasks`` in the default bucket, created if
+    needed). ``job`` is the content of job.json."""
+    from jobs.environment import job_output_dir
     from jobs.store import qsim_home
 
-    home = Path(home) if home else qsim_home()
+    home = Path(job.get("home") or qsim_home())
     env = read_env(home)
-    if not env:
+    request = job["request"]
+    device = request["deviceConfig"]["device"]
+    served = device.startswith("local:qsim/") or device == "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
+    if not env or not served:
         return {}
-    root = home / "s3"
-    out = str(output_root(request))
-    if out.startswith(str(root) + os.sep):
-        bucket = out[len(str(root)) + 1:].split(os.sep, 1)[0]
+    root = str(home / "s3")
+    tasks_dir = str(job_output_dir(request, job["job_id"]) / "tasks")
+    if tasks_dir.startswith(root + os.sep):
+        key = tasks_dir[len(root) + 1:]
+        bucket = key.split(os.sep, 1)[0]
+        uri = "s3://" + key.replace(os.sep, "/")
     else:
         from jobs.endpoint.server import ACCOUNT
 
         bucket = f"amazon-braket-{env.get('AWS_DEFAULT_REGION', 'us-east-1')}-{ACCOUNT}"
-        (root / bucket).mkdir(parents=True, exist_ok=True)
-    name = request["jobName"]
-    return {**env, "AMZN_BRAKET_OUT_S3_BUCKET": bucket,
-            "AMZN_BRAKET_TASK_RESULTS_S3_URI": f"s3://{bucket}/jobs/{name}/tasks"}
+        Path(root, bucket).mkdir(parents=True, exist_ok=True)
+        uri = f"s3://{bucket}/jobs/{job['job_id']}/tasks"
+    return {**env, "AMZN_BRAKET_OUT_S3_BUCKET": bucket, "AMZN_BRAKET_TASK_RESULTS_S3_URI": uri}
