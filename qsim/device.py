@@ -14,8 +14,7 @@ from __future__ import annotations
 import sys
 import types
 import uuid
-
-import numpy as np
+from collections import OrderedDict
 
 from qsim.circuit import Circuit
 from qsim.errors import ValidationError
@@ -48,6 +47,55 @@ class Task:
         return "COMPLETED"
 
 
+class FailedTask:
+    """A task of a batch that failed: ``state()`` is "FAILED", ``error`` the exception (a
+    ``QsimError``), and ``result()`` raises it."""
+
+    def __init__(self, error):
+        self.id = str(uuid.uuid4())
+        self.error = error
+
+    def result(self):
+        raise self.error
+
+    def state(self) -> str:
+        return "FAILED"
+
+
+class TaskBatch:
+    """The tasks of ``run_batch`` in order (Braket's ``LocalQuantumTaskBatch``): ``results()`` gives
+    one ``Result`` per task, ``None`` for a failed one (``fail_unsuccessful=True`` raises the first
+    failure instead); ``unsuccessful`` holds the failed tasks' ids, ``errors`` their messages."""
+
+    def __init__(self, tasks):
+        self.tasks = list(tasks)
+
+    @property
+    def unsuccessful(self) -> set:
+        return {t.id for t in self.tasks if t.state() == "FAILED"}
+
+    @property
+    def errors(self) -> dict:
+        return {t.id: str(t.error) for t in self.tasks if t.state() == "FAILED"}
+
+    def results(self, fail_unsuccessful: bool = False) -> list:
+        out = []
+        for t in self.tasks:
+            if t.state() == "FAILED":
+                if fail_unsuccessful:
+                    raise t.error
+                out.append(None)
+            else:
+                out.append(t.result())
+        return out
+
+    def __len__(self):
+        return len(self.tasks)
+
+
+_CACHE_SIZE = 64
+
+
 class StateVectorDevice:
     """qsim's state-vector simulator.
 
@@ -56,21 +104,26 @@ class StateVectorDevice:
         seed: default seed for sampling; a run's own ``seed=`` overrides it.
         comm: an mpi4py communicator to shard over; default: COMM_WORLD when launched under mpirun.
         fusion: merge gates into fewer, larger unitaries (exact up to rounding).
+
+    Programs are compiled once (``qsim.state.compile.CompiledCircuit``: remapped, lowered and
+    fusion-planned) and cached per Circuit object or OpenQASM text: a run with new ``inputs`` only
+    recomputes the parametrised gates' matrices and the fused blocks that hold them.  A Circuit
+    changed after a run (gates appended) is compiled again; do not replace its instructions in place.
     """
 
     arn = STATEVECTOR_ARN
 
     def __init__(self, *, precision: str = "double", seed: int | None = None, comm=None, fusion: bool = True):
+        from qsim.backends import backend_for
+
         dtype_for(precision)
         self.precision = precision
         self.seed = seed
         self.fusion = fusion
         self.comm = comm if comm is not None else world_comm()
-        self._factory = None
-        if self.comm is not None and self.comm.Get_size() > 1:
-            from qsim.distributed import DistributedRuntime
-
-            self._factory = DistributedRuntime(self.comm, precision, fusion=fusion)
+        self.backend = backend_for(self.comm, precision, fusion=fusion)
+        self._cache: OrderedDict = OrderedDict()
+        self._not_symbolic: set = set()
 
     @property
     def name(self) -> str:
@@ -111,26 +164,131 @@ class StateVectorDevice:
         raise ValidationError(f"a program must be an OpenQASM 3 string, a qsim.Circuit or an object with an OpenQASM "
                               f"`source` (braket.ir.openqasm.Program), got {type(program).__name__}")
 
+    # ------------------------------------------------------------------ compiled programs
+    def _remember(self, key, entry):
+        self._cache[key] = entry
+        self._cache.move_to_end(key)
+        while len(self._cache) > _CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+    def compile(self, program, inputs=None):
+        """``(CompiledCircuit, values)`` for ``program`` run with ``inputs``, from the cache when this
+        program (the same Circuit object, or the same OpenQASM text and non-float inputs) was
+        compiled before; None for a program that cannot be compiled symbolically (it is then parsed
+        and lowered per call)."""
+        from qsim.state.compile import CompiledCircuit
+
+        options = self.backend.fusion_options()
+        inputs = dict(inputs or {})
+        if isinstance(program, Circuit):
+            key = ("circuit", id(program), len(program.instructions), len(program.result_types))
+            entry = self._cache.get(key)
+            if entry is None or entry.circuit is not program:
+                entry = CompiledCircuit(program, **options)
+                self._remember(key, entry)
+            return entry, inputs
+        source = program if isinstance(program, str) else getattr(program, "source", None)
+        if not isinstance(source, str):
+            return None
+        if not isinstance(program, str):
+            inputs = {**(getattr(program, "inputs", None) or {}), **inputs}
+        if source in self._not_symbolic:
+            return None
+        entry = self._cache.get(("qasm", source))
+        if entry is not None:
+            compiled, fixed = entry
+            if all(k in inputs and inputs[k] == v for k, v in fixed.items()):
+                self._cache.move_to_end(("qasm", source))
+                return compiled, inputs
+        compiled = self._compile_qasm(source, inputs)
+        if compiled is None:
+            self._not_symbolic.add(source)
+            return None
+        fixed = {k: v for k, v in inputs.items() if k not in compiled.free}
+        self._remember(("qasm", source), (compiled, fixed))
+        return compiled, inputs
+
+    def _compile_qasm(self, source, inputs):
+        """The program parsed with symbolic float inputs, if that means the same circuit as parsing
+        it with the values (checked once, here); else None."""
+        from qsim import qasm
+        from qsim.errors import QsimError
+        from qsim.state.compile import CompiledCircuit
+
+        try:
+            symbolic = qasm.parse(source, inputs, symbolic_inputs=True)
+        except (QsimError, TypeError, ValueError, ArithmeticError):
+            return None
+        plain = qasm.parse(source, inputs)  # errors here are the program's own: raised
+        bound = symbolic.bind(inputs) if symbolic.free_parameters() <= set(inputs) else None
+        if bound is None or not _same_circuit(bound, plain):
+            return None
+        return CompiledCircuit(symbolic, **self.backend.fusion_options())
+
+    # ------------------------------------------------------------------ running
     def run(self, program, shots: int = 0, inputs: dict | None = None, *, seed: int | None = None) -> Task:
         """Run ``program`` and return a finished task."""
-        from qsim.state.executor import execute
+        from qsim.state.executor import execute, execute_compiled
 
-        circuit = self.to_circuit(program, inputs)
-        seed = self.seed if seed is None else seed
-        if self._factory is not None:
-            seed = self._factory.agree_on_seed(seed)
-            make_state, extra = self._factory.state_factory(circuit), self._factory.metadata()
-            fusion_kwargs = dict(absorb_into_two_qubit=False)
+        backend = self.backend
+        seed = backend.agree_on_seed(self.seed if seed is None else seed, shots)
+        make_state, extra = backend.state_factory(), backend.metadata()
+        compiled = self.compile(program, inputs)
+        if compiled is not None:
+            result = execute_compiled(compiled[0], compiled[1], shots, make_state, seed=seed, device_id=self.arn,
+                                      extra_metadata=extra)
         else:
-            if seed is None and shots:
-                seed = int(np.random.SeedSequence().generate_state(1)[0])
-            from qsim.state.statevector import StateVector
-
-            make_state, extra = (lambda n: StateVector(n, self.precision)), {}
-            fusion_kwargs = {}
-        result = execute(circuit, shots, make_state, seed=seed, fusion=self.fusion, device_id=self.arn,
-                         extra_metadata=extra, **fusion_kwargs)
+            circuit = self.to_circuit(program, inputs)
+            result = execute(circuit, shots, make_state, seed=seed, device_id=self.arn, extra_metadata=extra,
+                             **backend.fusion_options())
         return Task(result)
+
+    def run_batch(self, programs, shots: int = 0, inputs=None, *, seed: int | None = None) -> TaskBatch:
+        """Run several programs, or one program with several input sets, in order (Braket's
+        ``run_batch``): ``programs`` a list (or one program, repeated for each of ``inputs``),
+        ``inputs`` one dict for all or a list with one dict per program.  A task that fails
+        (a ``QsimError``) is reported in its place and the others still run; with ``seed`` task
+        ``i`` uses ``seed + i``.  Many input sets of one program reuse its compiled circuit."""
+        single = isinstance(programs, (str, Circuit)) or hasattr(programs, "source")
+        if isinstance(inputs, (list, tuple)):
+            input_list = [dict(i or {}) for i in inputs]
+            if single:
+                programs = [programs] * len(input_list)
+            elif len(programs) != len(input_list):
+                raise ValidationError(f"run_batch got {len(programs)} programs but {len(input_list)} input sets")
+        else:
+            programs = [programs] if single else list(programs)
+            input_list = [dict(inputs or {})] * len(programs)
+        from qsim.errors import QsimError
+
+        tasks = []
+        for i, (program, values) in enumerate(zip(programs, input_list)):
+            try:
+                tasks.append(self.run(program, shots, values, seed=None if seed is None else seed + i))
+            except QsimError as e:
+                tasks.append(FailedTask(e))
+        return TaskBatch(tasks)
+
+
+def _same_circuit(a, b) -> bool:
+    """Whether two bound circuits have the same instructions (gate angles to rounding)."""
+    from qsim.circuit.operations import GateOp
+
+    if len(a.instructions) != len(b.instructions) or len(a.result_types) != len(b.result_types):
+        return False
+    for x, y in zip(a.instructions, b.instructions):
+        if isinstance(x, GateOp) != isinstance(y, GateOp):
+            return False
+        if isinstance(x, GateOp):
+            if (x.name, x.targets, x.controls, x.control_states, x.exponents) != \
+                    (y.name, y.targets, y.controls, y.control_states, y.exponents):
+                return False
+            if len(x.params) != len(y.params) or any(abs(float(p) - float(q)) > 1e-12 * max(1.0, abs(float(q)))
+                                                     for p, q in zip(x.params, y.params)):
+                return False
+        elif type(x) is not type(y):
+            return False
+    return True
 
 
 def get_device(arn: str = STATEVECTOR_ARN, **options):

@@ -34,7 +34,7 @@ def test_properties():
     assert {"h", "cnot", "ccnot", "gphase", "unitary", "ms", "U"} <= set(props["supportedOperations"])
     assert props["supportedModifiers"] == ["ctrl", "negctrl", "pow", "inv"]
     assert set(props["supportedResultTypes"]) == {"expectation", "variance", "probability", "sample",
-                                                  "statevector", "densitymatrix", "amplitude"}
+                                                  "statevector", "densitymatrix", "amplitude", "adjoint_gradient"}
     assert props["qubitCount"] >= 20 and props["ranks"] == 1
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from qsim.circuit.operations import Conditional, GateOp, Measure, Reset
 from qsim.errors import InternalError
 from qsim.state.fusion import fuse, fuse_two_qubit_blocks  # noqa: F401  (fuse_two_qubit_blocks re-exported)
@@ -114,3 +116,152 @@ def lower(instructions, *, fusion: bool = True, absorb_into_two_qubit: bool = Tr
             raise InternalError(f"cannot lower instruction {op!r}")
     close_batch()
     return steps, terminal
+
+
+# ------------------------------------------------------------------------------ compiled circuits
+def _generic_diagonal(op) -> bool:
+    """Whether a parametrised gate's matrix is diagonal for *every* parameter value: tested at two
+    random points (a trigonometric matrix entry that vanishes at both is identically zero)."""
+    rng = np.random.default_rng(7)
+    for _ in range(2):
+        values = {p: float(rng.uniform(-7, 7)) for p in op.free_parameters()}
+        m = op.bind(values).matrix()
+        if np.count_nonzero(np.abs(m - np.diag(np.diagonal(m))) > 1e-14):
+            return False
+    return True
+
+
+def _angle_fn(p):
+    """A function values -> float for one gate argument."""
+    from qsim.circuit.parameters import FreeParameter, ParameterExpression
+
+    if isinstance(p, FreeParameter):
+        name = p.name
+        return lambda values: float(values[name])
+    if isinstance(p, ParameterExpression):
+        return p.bind
+    value = float(p)
+    return lambda values: value
+
+
+class _ParamGate:
+    """One parametrised gate of a compiled circuit: its item index and how to build its matrix."""
+
+    __slots__ = ("index", "names", "fns", "spec", "exponents")
+
+    def __init__(self, index, op):
+        from qsim.circuit import gates as _gates
+
+        self.index = index
+        self.names = tuple(sorted(op.free_parameters()))
+        self.fns = [_angle_fn(p) for p in op.params]
+        self.spec = _gates.lookup(op.name)
+        self.exponents = op.exponents
+
+    def matrix(self, values):
+        from qsim.circuit import gates as _gates
+
+        m = self.spec.matrix_fn(*[f(values) for f in self.fns])
+        for e in reversed(self.exponents):
+            m = _gates.matrix_power(m, e)
+        return m
+
+
+class CompiledCircuit:
+    """A circuit with free parameters, remapped, lowered and fusion-planned once.
+
+    ``unitaries(values)`` gives the fused items for new parameter values, recomputing only the
+    matrices of gates whose parameters changed since the last call and only the fused blocks that
+    contain them (``qsim.state.fusion.Plan.rebind``).  Circuits with mid-circuit measurement, reset
+    or feed-forward are lowered per call (``steps``); so are programs without a straight line.
+    Called by ``qsim.state.executor.execute_compiled`` (the device caches one per program).
+    """
+
+    def __init__(self, circuit, *, fusion: bool = True, absorb_into_two_qubit: bool = True):
+        from qsim.state.fusion import plan, shape_of
+
+        self.circuit = circuit
+        self.labels = circuit.qubits
+        n = len(self.labels)
+        self.n = n
+        if self.labels == tuple(range(n)):
+            self.mapping = None
+            self.instructions = list(circuit.instructions)
+            self.result_types = list(circuit.result_types)
+        else:
+            self.mapping = {q: i for i, q in enumerate(self.labels)}
+            self.instructions = [op.remap(self.mapping) for op in circuit.instructions]
+            self.result_types = [r.remap(self.mapping) for r in circuit.result_types]
+        self.free = circuit.free_parameters()
+        self.fusion, self.absorb = fusion, absorb_into_two_qubit
+        qubits_after, bits_after = _later_uses(self.instructions)
+        straight = True
+        for i, op in enumerate(self.instructions):
+            if isinstance(op, (Reset, Conditional)) or (
+                    isinstance(op, Measure) and (op.qubit in qubits_after[i] or op.bit in bits_after[i])):
+                straight = False
+        self.straight = straight
+        self.gate_ops = [op for op in self.instructions if isinstance(op, GateOp)]
+        self.terminal = [(op.qubit, op.bit) for op in self.instructions if isinstance(op, Measure)] if straight else None
+        self._plan = None
+        if not straight:
+            return
+        items, shapes, self.params = [], [], []
+        for op in self.gate_ops:
+            if op.free_parameters():
+                self.params.append(_ParamGate(len(items), op))
+                items.append((op.targets, None, op.controls, op.control_states))
+                shapes.append(shape_of((op.targets, np.eye(1), op.controls, op.control_states),
+                                       diagonal=_generic_diagonal(op)))
+            else:
+                item = _gate_items(op)
+                items.append(item)
+                shapes.append(shape_of(item))
+        self._matrices = [it[1] for it in items]
+        mode = ("blocks" if absorb_into_two_qubit else "runs") if fusion else "none"
+        self._plan = plan(shapes, mode=mode)
+        self._fused = None
+        self._last = None
+
+    def check_values(self, values) -> dict:
+        """``values`` with every free parameter present as a finite float (a clear error if not)."""
+        from qsim.circuit.parameters import FreeParameter
+
+        missing = self.free - set(values)
+        if missing:
+            from qsim.errors import ValidationError
+
+            raise ValidationError(f"no value given for free parameter(s) {sorted(missing)}; "
+                                  f"pass inputs={{name: value}}")
+        out = dict(values)
+        for p in self.free:
+            v = out[p]
+            if type(v) is not float or v - v != 0.0:  # not a finite float: convert or refuse
+                out[p] = FreeParameter(p).bind(out)
+        return out
+
+    def unitaries(self, values) -> list:
+        """The fused ``(targets, matrix, controls, states)`` items of a straight-line circuit."""
+        last = self._last
+        if self._fused is None:
+            for g in self.params:
+                self._matrices[g.index] = g.matrix(values)
+            self._fused = self._plan.bind(self._matrices)
+        else:
+            changed = []
+            for g in self.params:
+                if any(values[p] != last[p] for p in g.names):
+                    self._matrices[g.index] = g.matrix(values)
+                    changed.append(g.index)
+            if changed:
+                self._fused = self._plan.rebind(self._fused, self._matrices, changed)
+        self._last = {p: values[p] for p in self.free}
+        return self._fused
+
+    def steps(self, values):
+        """(steps, terminal measurements) for ``values``, as ``lower`` gives them."""
+        if self.straight:
+            items = self.unitaries(values)
+            return ([Unitaries(list(items))] if items else []), self.terminal
+        bound = [op.bind(values) if hasattr(op, "bind") else op for op in self.instructions]
+        return lower(bound, fusion=self.fusion, absorb_into_two_qubit=self.absorb)

@@ -39,6 +39,13 @@ class Path:
 
 # ---------------------------------------------------------------------------- validation
 def validate(circuit, shots):
+    validate_result_types(circuit, shots)
+    if circuit.free_parameters():
+        raise ValidationError(f"unbound free parameter(s) {sorted(circuit.free_parameters())}: "
+                              f"pass inputs={{name: value}}")
+
+
+def validate_result_types(circuit, shots):
     if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < 0:
         raise ValidationError(f"shots must be a non-negative integer, got {shots!r}")
     types = circuit.result_types
@@ -54,21 +61,18 @@ def validate(circuit, shots):
             if isinstance(r, rt.EXACT_ONLY):
                 raise ValidationError(f"result type '{r.kind}' is only available with shots=0, "
                                       f"but shots={shots}")
-    if circuit.free_parameters():
-        raise ValidationError(f"unbound free parameter(s) {sorted(circuit.free_parameters())}: "
-                              f"pass inputs={{name: value}}")
     if sum(isinstance(r, rt.AdjointGradient) for r in types) > 1:
         raise ValidationError("a program may request at most one adjoint_gradient result type")
 
 
-def _adjoint_request(circuit, r, mapping, steps):
-    """(gate ops with parameter expressions, values, parameter names) for an adjoint_gradient."""
+def _adjoint_request(source, values, r, mapping, steps):
+    """(gate ops with parameter expressions, values, parameter names) for an adjoint_gradient of
+    ``source`` (the circuit with its parameters as expressions) at ``values``."""
     from qsim.circuit.operations import GateOp
 
     if any(not isinstance(s, Unitaries) for s in steps):
         raise ValidationError("adjoint_gradient needs a circuit without mid-circuit measurement, reset or "
                               "feed-forward (terminal measurements are fine)")
-    source, values = getattr(circuit, "unbound", None) or (circuit, {})
     ops = [op for op in source.instructions if isinstance(op, GateOp)]
     if mapping is not None:
         ops = [op.remap(mapping) for op in ops]
@@ -239,8 +243,6 @@ def _physical_bits(steps):
 def execute(circuit, shots, make_state, *, seed=None, fusion=True, absorb_into_two_qubit=True,
             device_id="local:qsim/statevector", extra_metadata=None):
     """Run ``circuit`` (parameters bound) and return a ``Result``."""
-    from qsim.state.results import Result
-
     created = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     validate(circuit, shots)
@@ -253,6 +255,30 @@ def execute(circuit, shots, make_state, *, seed=None, fusion=True, absorb_into_t
     else:
         instructions = [op.remap(mapping) for op in circuit.instructions]
         types = [r.remap(mapping) for r in circuit.result_types]
+    steps, _ = lower(instructions, fusion=fusion, absorb_into_two_qubit=absorb_into_two_qubit)
+    source, values = getattr(circuit, "unbound", None) or (circuit, {})
+    return _run(circuit, labels, instructions, types, mapping, steps, (source, values), shots, make_state, seed,
+                device_id, extra_metadata, created, t0)
+
+
+def execute_compiled(compiled, values, shots, make_state, *, seed=None, device_id="local:qsim/statevector",
+                     extra_metadata=None):
+    """Run a ``qsim.state.compile.CompiledCircuit`` at parameter ``values``: only the parametrised
+    gates' matrices and the fused blocks holding them are recomputed."""
+    created = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    validate_result_types(compiled.circuit, shots)
+    values = compiled.check_values(values)
+    steps, _ = compiled.steps(values)
+    return _run(compiled.circuit, compiled.labels, compiled.instructions, compiled.result_types, compiled.mapping,
+                steps, getattr(compiled.circuit, "unbound", None) or (compiled.circuit, values), shots, make_state, seed, device_id, extra_metadata, created, t0)
+
+
+def _run(circuit, labels, instructions, types, mapping, steps, adjoint_source, shots, make_state, seed, device_id,
+         extra_metadata, created, t0):
+    from qsim.state.results import Result
+
+    n = len(labels)
     for r in types:
         if isinstance(r, rt.Amplitude):
             for s in r.states:
@@ -263,7 +289,6 @@ def execute(circuit, shots, make_state, *, seed=None, fusion=True, absorb_into_t
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise ValidationError(f"seed must be a non-negative integer, got {seed!r}")
     rng = np.random.default_rng(seed)
-    steps, terminal = lower(instructions, fusion=fusion, absorb_into_two_qubit=absorb_into_two_qubit)
     physical = _physical_bits(steps)
     measures = sorted(_all_measures(instructions), key=lambda qb: qb[1])
     if shots:
@@ -289,7 +314,7 @@ def execute(circuit, shots, make_state, *, seed=None, fusion=True, absorb_into_t
             from qsim.state.adjoint import adjoint_gradient
 
             r = types[gradient_at]
-            ops, inputs, names = _adjoint_request(circuit, r, mapping, steps)
+            ops, inputs, names = _adjoint_request(*adjoint_source, r, mapping, steps)
             expectation, grad = adjoint_gradient(paths[0].state, ops, inputs, r.terms, names)
             values[gradient_at] = {"expectation": expectation, "gradient": grad}
     else:

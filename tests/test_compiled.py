@@ -1,0 +1,135 @@
+"""Compiled parametric circuits (``qsim.state.compile.CompiledCircuit``, cached by the device) and
+``run_batch``: a re-run with new inputs gives what a fresh device gives, without re-parsing,
+re-lowering or re-planning fusion, and recomputes only the gates whose parameters changed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import qsim
+from adjoint_cases import NAMES, random_circuit
+from qsim import Circuit, FreeParameter
+from qsim.circuit import observables as obs
+from qsim.errors import ValidationError
+from qsim.state import compile as C
+from qsim.state import fusion as F
+
+
+def _values(rng):
+    return {p: float(rng.uniform(-np.pi, np.pi)) for p in NAMES}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rebound_runs_equal_fresh_runs(seed):
+    rng = np.random.default_rng(seed)
+    c = random_circuit(rng, 5, 30)
+    c.state_vector().expectation(obs.Z() @ obs.X(), [0, 3])
+    dev = qsim.device()
+    for _ in range(4):
+        values = _values(rng)
+        got = dev.run(c, inputs=values).result().values
+        fresh = qsim.device().run(c.bind(values), inputs={}).result().values
+        np.testing.assert_allclose(got[0], fresh[0], atol=1e-12)
+        assert abs(got[1] - fresh[1]) < 1e-12
+
+
+QASM = """OPENQASM 3.0;
+input float a;
+input angle b;
+input int k;
+qubit[3] q;
+gate g(x) u, v { rx(x) u; cnot u, v; rz(x / 2) v; }
+h q;
+for int i in [0:k] { g(a * i + b) q[i], q[(i + 1) % 3]; }
+ctrl @ ry(2 * a) q[0], q[2];
+#pragma braket result state_vector
+"""
+
+
+def test_openqasm_is_parsed_once_per_text_and_int_inputs(monkeypatch):
+    from qsim import qasm
+
+    calls = {"parse": 0, "plan": 0, "lower": 0}
+    real_parse, real_plan, real_lower = qasm.parse, F.plan, C.lower
+
+    def count(name, f):
+        def wrapped(*args, **kwargs):
+            calls[name] += 1
+            return f(*args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(qasm, "parse", count("parse", real_parse))
+    monkeypatch.setattr(F, "plan", count("plan", real_plan))
+    monkeypatch.setattr(C, "lower", count("lower", real_lower))
+    dev = qsim.device()
+    rng = np.random.default_rng(1)
+    dev.run(QASM, inputs={"a": 0.1, "b": 0.2, "k": 2})
+    first = dict(calls)
+    for _ in range(3):
+        inputs = {"a": float(rng.uniform(-3, 3)), "b": float(rng.uniform(0, 7)), "k": 2}
+        got = dev.run(QASM, inputs=inputs).result().values[0]
+        np.testing.assert_allclose(got, qsim.device(fusion=False).run(QASM, inputs=inputs).result().values[0],
+                                   atol=1e-12)
+    # the fresh reference devices parse; the cached one did not parse, lower or plan again
+    monkeypatch.setattr(qasm, "parse", count("parse", real_parse))
+    before = dict(calls)
+    dev.run(QASM, inputs={"a": 0.5, "b": 1.0, "k": 2})
+    assert calls == before
+    assert first["plan"] == 1 and first["lower"] == 0
+    dev.run(QASM, inputs={"a": 0.5, "b": 1.0, "k": 1})  # an int input changes the program: compiled anew
+    assert calls["parse"] == before["parse"] + 2  # symbolic parse + the one-time check against a plain parse
+
+
+def test_only_changed_gates_are_recomputed(monkeypatch):
+    a, b = FreeParameter("a"), FreeParameter("b")
+    c = Circuit().rx(0, a).ry(1, b).cnot(0, 1).rz(2, b).cnot(1, 2).expectation(obs.Z(), 2)
+    dev = qsim.device()
+    dev.run(c, inputs={"a": 0.1, "b": 0.2})
+    built = []
+    real = C._ParamGate.matrix
+
+    def spy(self, values):
+        built.append(self.index)
+        return real(self, values)
+
+    monkeypatch.setattr(C._ParamGate, "matrix", spy)
+    got = dev.run(c, inputs={"a": 0.7, "b": 0.2}).result().values[0]
+    assert built == [0]
+    ref = qsim.device().run(c.bind({"a": 0.7, "b": 0.2})).result().values[0]
+    assert abs(got - ref) < 1e-12
+
+
+def test_programs_that_need_their_inputs_at_parse_time_still_run():
+    src = "OPENQASM 3.0;\ninput float t;\nqubit[1] q;\nif (t > 0) { x q[0]; }\nrx(t) q[0];\n#pragma braket result probability"
+    dev = qsim.device()
+    for t in (0.3, -0.3):
+        got = dev.run(src, inputs={"t": t}).result().values[0]
+        c = Circuit().rx(0, t)
+        if t > 0:
+            c = Circuit().x(0).rx(0, t)
+        np.testing.assert_allclose(got, qsim.device().run(c.probability()).result().values[0], atol=1e-12)
+
+
+def test_run_batch_order_broadcast_and_failures():
+    t = FreeParameter("t")
+    c = Circuit().rx(0, t).expectation(obs.Z(), 0)
+    dev = qsim.device()
+    batch = dev.run_batch(c, inputs=[{"t": 0.1}, {"t": "bad"}, {"t": 0.3}])
+    assert len(batch) == 3
+    results = batch.results()
+    assert abs(results[0].values[0] - np.cos(0.1)) < 1e-12 and abs(results[2].values[0] - np.cos(0.3)) < 1e-12
+    assert results[1] is None
+    assert batch.unsuccessful == {batch.tasks[1].id}
+    assert "real number" in batch.errors[batch.tasks[1].id]
+    with pytest.raises(ValidationError, match="real number"):
+        batch.results(fail_unsuccessful=True)
+    other = Circuit().h(0).probability()
+    both = dev.run_batch([c, other], inputs={"t": 0.2}, shots=0).results()
+    assert abs(both[0].values[0] - np.cos(0.2)) < 1e-12
+    np.testing.assert_allclose(both[1].values[0], [0.5, 0.5], atol=1e-12)
+    with pytest.raises(ValidationError, match="2 programs but 3 input sets"):
+        dev.run_batch([c, other], inputs=[{}, {}, {}])
+    sampled = dev.run_batch([other, other], shots=100, seed=5).results()
+    again = dev.run_batch([other, other], shots=100, seed=5).results()
+    assert [r.measurement_counts for r in sampled] == [r.measurement_counts for r in again]
