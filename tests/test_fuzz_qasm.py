@@ -113,11 +113,10 @@ def check(source, outcomes: Counter | None = None) -> str:
 
 @pytest.fixture
 def small_caps(monkeypatch):
-    from qsim.qasm import interpreter, limits
+    from qsim.qasm import limits
 
-    for module in (limits, interpreter):
-        monkeypatch.setattr(module, "MAX_LOOP_ITERATIONS", 500)
-        monkeypatch.setattr(module, "MAX_OPERATIONS", 20_000)
+    monkeypatch.setattr(limits, "MAX_LOOP_ITERATIONS", 500)
+    monkeypatch.setattr(limits, "MAX_OPERATIONS", 20_000)
 
 
 def test_corpus_programs_are_collected_and_mostly_valid(small_caps):

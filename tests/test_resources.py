@@ -69,12 +69,14 @@ def test_branching_that_fits_runs(monkeypatch):
     "for int i in [{n}:-1:0] {{ }}",
     "int j = 0;\nwhile (j < {n} + 5) {{ j += 1; }}",
 ])
-def test_for_and_while_share_one_iteration_cap(loop):
-    n = limits.MAX_LOOP_ITERATIONS
+def test_for_and_while_share_one_iteration_cap(loop, monkeypatch):
+    assert qsim.qasm.MAX_WHILE_ITERATIONS == limits.MAX_LOOP_ITERATIONS == 100_000
+    n = 1000
+    monkeypatch.setattr(limits, "MAX_LOOP_ITERATIONS", n)  # the one home: both loops see it
     kind = "for" if loop.startswith("for") else "while"
     with pytest.raises(ProgramError, match=f"'{kind}' loop ran more than {n} iterations"):
         parse("OPENQASM 3.0;\nqubit q;\n" + loop.format(n=n) + "\n")
-    assert qsim.qasm.MAX_WHILE_ITERATIONS == n
+    parse("OPENQASM 3.0;\nqubit q;\n" + loop.format(n=n - 10) + "\n")  # under the cap: fine
 
 
 def test_a_for_loop_that_breaks_early_over_a_huge_range_is_fine():

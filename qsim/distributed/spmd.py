@@ -9,12 +9,13 @@ A rank that raises while the others wait in a collective call would leave them h
   memory checks use it, then raise on every rank an exception marked ``same_on_every_rank``
   (``symmetric``); ``ValidationError`` is always of that kind (it checks the program, which every rank
   shares).
-* ``settle(comm, error, code)`` (on a communicator reserved for it, ``agreement_comm``) ends a phase of a command (reading and checking the program; the
-  run; a job's entry point).  Every rank calls it, failed or not.  If every rank gets there, they
-  agree: an error every rank met alike is printed once, by rank 0; an error of some ranks only is
-  printed once, by the first of them, tagged ``rank R:``; and every rank returns the same exit code,
-  so ``mpirun`` ends normally, without ``MPI_Abort``'s banner.  A failed rank waits for the others at
-  most ``QSIM_SPMD_AGREE_SECONDS`` (default 10 s): a rank still missing is stuck in a collective
+* ``settle(comm, error, code)``, on a communicator reserved for it (``agreement_comm``), ends a
+  phase of a command (reading and checking the program; the run; a job's entry point).  Every rank
+  calls it, failed or not.  If every rank gets there, they agree: an error every rank met alike is
+  printed once, by rank 0; an error of some ranks only is printed once, by the first of them,
+  tagged ``rank R:``; and every rank returns the same exit code, so ``mpirun`` ends normally,
+  without ``MPI_Abort``'s banner.  A failed rank waits for the others at most
+  ``QSIM_SPMD_AGREE_SECONDS`` (default 10 s): a rank still missing is stuck in a collective
   waiting for it, so then the failed rank prints its message and aborts the job.
 * any other exception inside a ``@collective`` method (a local allocation failing, a bug, an
   injected fault) prints ``qsim: error: rank R: message`` once, from that rank, and calls
@@ -94,9 +95,10 @@ def _wait_for_everyone(comm, deadline: float | None) -> bool:
 def settle(comm, error: str | None, code: int = 2, *, deadline: float | None = None,
            quiet: bool = False) -> int:
     """The end of an SPMD phase (see the module docstring): every rank calls it with its error (or
-    None) and the exit code it wants for it, on a communicator from ``agreement_comm``.  Returns 0 on every rank if no rank failed, else the
-    same non-zero code on every rank, after the message was printed once (unless ``quiet``: the
-    caller reports errors itself).  Without a communicator (or with one rank) it just reports."""
+    None) and the exit code it wants for it, on a communicator from ``agreement_comm``.  Returns 0
+    on every rank if no rank failed, else the same non-zero code on every rank, after the message
+    was printed once (unless ``quiet``: the caller reports errors itself).  Without a communicator
+    (or with one rank) it just reports."""
     if comm is None or comm.Get_size() == 1:
         if error is not None and not quiet:
             report(error)

@@ -40,8 +40,8 @@ from qsim.qasm import stdgates as _stdgates
 from qsim.qasm import syntax as _syntax
 from qsim.qasm import values as V
 
-from qsim.qasm.limits import (MAX_CALL_DEPTH, MAX_LOOP_ITERATIONS, MAX_OPERATIONS, MAX_QUBITS_DECLARED,
-                              MAX_REGISTER_SIZE, MAX_UNROLLED_POWER, loop_limit_message)
+from qsim.qasm import limits as _limits  # read at run time: tests may lower a cap in this one place
+from qsim.qasm.limits import loop_limit_message
 
 _BINOP = {op: op.name for op in ast.BinaryOperator}
 _UNOP = {op: op.name for op in ast.UnaryOperator}
@@ -255,8 +255,8 @@ class Interpreter:
 
     def emit(self, op):
         self.n_ops += 1
-        if self.n_ops > MAX_OPERATIONS:
-            raise self.error(None, f"the program expands to more than {MAX_OPERATIONS} operations")
+        if self.n_ops > _limits.MAX_OPERATIONS:
+            raise self.error(None, f"the program expands to more than {_limits.MAX_OPERATIONS} operations")
         self.ops.append(op)
 
     @_stmt(ast.Include)
@@ -283,10 +283,11 @@ class Interpreter:
             size = self.const_int(node.size, "qubit register size")
             if size <= 0:
                 raise self.error(node.size, f"qubit register '{node.qubit.name}' must have a positive size, got {size}")
-            if size > MAX_REGISTER_SIZE or self.n_qubits + size > MAX_QUBITS_DECLARED:
+            if size > _limits.MAX_REGISTER_SIZE or self.n_qubits + size > _limits.MAX_QUBITS_DECLARED:
                 raise self.error(node.size, f"qubit register '{node.qubit.name}' of {size} qubits: at most "
-                                            f"{MAX_REGISTER_SIZE} qubits per register and {MAX_QUBITS_DECLARED} "
-                                            f"in all are accepted ({self.n_qubits} declared before)")
+                                            f"{_limits.MAX_REGISTER_SIZE} qubits per register and "
+                                            f"{_limits.MAX_QUBITS_DECLARED} in all are accepted "
+                                            f"({self.n_qubits} declared before)")
             reg = QubitReg(range(self.n_qubits, self.n_qubits + size))
         self.declare(node.qubit.name, reg, node.qubit)
         self.n_qubits += len(reg.labels)
@@ -454,7 +455,7 @@ class Interpreter:
         t = self.type_of(node.type)
         name = node.identifier.name
         for count, value in enumerate(self.iteration_values(node.set_declaration), 1):
-            if count > MAX_LOOP_ITERATIONS:
+            if count > _limits.MAX_LOOP_ITERATIONS:
                 raise self.error(node, loop_limit_message("for"))
             value = self.cast(value, t, node.set_declaration)
             self.frame.scopes.append({name: Var(name, t, value, False, self.branch_depth)})
@@ -496,7 +497,7 @@ class Interpreter:
             if not cond:
                 return
             count += 1
-            if count > MAX_LOOP_ITERATIONS:
+            if count > _limits.MAX_LOOP_ITERATIONS:
                 raise self.error(node, loop_limit_message("while"))
             try:
                 self.run_block(node.block)
@@ -880,8 +881,9 @@ class Interpreter:
                     self.emit(op)
 
     def expand_custom(self, g: GateDef, params, targets, node) -> list:
-        if self.call_depth >= MAX_CALL_DEPTH:
-            raise self.error(node, f"gate '{g.name}' nests deeper than {MAX_CALL_DEPTH} calls (recursive definition?)")
+        if self.call_depth >= _limits.MAX_CALL_DEPTH:
+            raise self.error(node, f"gate '{g.name}' nests deeper than {_limits.MAX_CALL_DEPTH} calls "
+                                   f"(recursive definition?)")
         frame = _Frame("gate")
         scope = frame.scopes[0]
         for pname, value in zip(g.params, params):
@@ -904,7 +906,7 @@ class Interpreter:
         return body_ops
 
     def power_ops(self, ops: list, k: float, qubits) -> list:
-        if k == int(k) and abs(k) <= MAX_UNROLLED_POWER:
+        if k == int(k) and abs(k) <= _limits.MAX_UNROLLED_POWER:
             k = int(k)
             if k >= 0:
                 return ops * k
@@ -1043,15 +1045,17 @@ class Interpreter:
             width = None if node.size is None else self.const_int(node.size, "a type width")
             if width is not None and width <= 0:
                 raise self.error(node.size, f"type width must be positive, got {width}")
-            if width is not None and width > MAX_REGISTER_SIZE:
-                raise self.error(node.size, f"type width {width} is more than the limit of {MAX_REGISTER_SIZE}")
+            if width is not None and width > _limits.MAX_REGISTER_SIZE:
+                raise self.error(node.size, f"type width {width} is more than the limit of "
+                                            f"{_limits.MAX_REGISTER_SIZE}")
             return V.QType(kind, width)
         if isinstance(node, ast.BitType):
             width = None if node.size is None else self.const_int(node.size, "a bit register size")
             if width is not None and width <= 0:
                 raise self.error(node.size, f"bit register size must be positive, got {width}")
-            if width is not None and width > MAX_REGISTER_SIZE:
-                raise self.error(node.size, f"bit register size {width} is more than the limit of {MAX_REGISTER_SIZE}")
+            if width is not None and width > _limits.MAX_REGISTER_SIZE:
+                raise self.error(node.size, f"bit register size {width} is more than the limit of "
+                                            f"{_limits.MAX_REGISTER_SIZE}")
             return V.QType("bit", width)
         if isinstance(node, ast.BoolType):
             return V.QType("bool")
@@ -1062,8 +1066,9 @@ class Interpreter:
             cells = 1
             for d, dn in zip(dims, node.dimensions):
                 cells *= max(d, 0)
-                if cells > MAX_REGISTER_SIZE:
-                    raise self.error(dn, f"an array of dimensions {dims} has more than {MAX_REGISTER_SIZE} elements")
+                if cells > _limits.MAX_REGISTER_SIZE:
+                    raise self.error(dn, f"an array of dimensions {dims} has more than "
+                                         f"{_limits.MAX_REGISTER_SIZE} elements")
             return V.QType("array", base=self.type_of(node.base_type), dims=dims)
         if isinstance(node, ast.ArrayReferenceType):
             return V.QType("arrayref", base=self.type_of(node.base_type))
@@ -1239,8 +1244,8 @@ class Interpreter:
         if len(node.arguments) != len(sub.args):
             raise self.error(node, f"subroutine '{sub.name}' takes {len(sub.args)} argument(s), "
                                    f"got {len(node.arguments)}")
-        if self.call_depth >= MAX_CALL_DEPTH:
-            raise self.error(node, f"subroutine '{sub.name}' nests deeper than {MAX_CALL_DEPTH} calls")
+        if self.call_depth >= _limits.MAX_CALL_DEPTH:
+            raise self.error(node, f"subroutine '{sub.name}' nests deeper than {_limits.MAX_CALL_DEPTH} calls")
         frame = _Frame("def")
         scope = frame.scopes[0]
         for arg, an in zip(sub.args, node.arguments):

@@ -32,7 +32,7 @@ _deep_lock = threading.Lock()
 
 def loop_limit_message(kind: str) -> str:
     return (f"'{kind}' loop ran more than {MAX_LOOP_ITERATIONS} iterations; qsim unrolls loops at parse "
-            f"time and stops here")
+            f"time and stops here")  # MAX_LOOP_ITERATIONS read at call time (tests lower it here)
 
 
 def run_deep(fn):

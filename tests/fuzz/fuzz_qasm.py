@@ -31,11 +31,10 @@ def main(argv=None) -> int:
     parser.add_argument("--round", type=int, default=500, help="examples per property per round")
     args = parser.parse_args(argv)
 
-    from qsim.qasm import interpreter, limits
+    from qsim.qasm import limits
 
-    for module in (limits, interpreter):
-        module.MAX_LOOP_ITERATIONS = 500
-        module.MAX_OPERATIONS = 20_000
+    limits.MAX_LOOP_ITERATIONS = 500
+    limits.MAX_OPERATIONS = 20_000
     counts = {name: Counter() for name in ("mutated", "bytes", "soup")}
     run = settings(max_examples=args.round, deadline=None, database=None,
                    suppress_health_check=list(HealthCheck))
