@@ -84,14 +84,17 @@ def _cmd_run(args) -> int:
         inputs = _parse_inputs(args.input)
         import qsim
         from qsim.state.executor import validate
-        from qsim.state.memory import check_shots_fit
+        from qsim.state.memory import check_results_fit, check_shots_fit
 
         dev = qsim.device("local:qsim/statevector", precision=args.precision, comm=comm)
         circuit = dev.to_circuit(source, inputs)
         validate(circuit, args.shots)
-        if args.shots:  # every rank holds the results: agree on whether they fit, before running
-            check_shots_fit(args.shots, len(circuit.qubits), circuit.bit_count,
-                            share=1 if comm is None else comm.Get_size())
+        share = 1 if comm is None else comm.Get_size()
+        # every rank holds the results: agree on whether they fit, before running
+        if args.shots:
+            check_shots_fit(args.shots, len(circuit.qubits), circuit.bit_count, share=share)
+        else:
+            check_results_fit(circuit.result_types, len(circuit.qubits), share=share, listed=True)
     except QsimError as e:
         error = _one_line(e)
     code = _agree(agree_comm, error)

@@ -175,6 +175,8 @@ BAD_PROGRAMS = {
                       ("--shots", "1"), "not a finite number"),
     "shots-1e9": (b"OPENQASM 3.0;\nqubit[2] q;\nh q;\n", ("--shots", "1000000000"), "1000000000 shots"),
     "shots-1e30": (b"OPENQASM 3.0;\nqubit[2] q;\nh q;\n", ("--shots", str(10 ** 30)), str(10 ** 30) + " shots"),
+    "density-matrix-1TiB": (b"OPENQASM 3.0;\nqubit[18] q;\nh q;\n#pragma braket result density_matrix\n", (),
+                            "has 68719476736 entries"),
     "shots-caret": (b"OPENQASM 3.0;\nqubit[2] q;\nh q;\n", ("--shots", "10^30"), "'10^30' is not an integer"),
     "seed-negative": (b"OPENQASM 3.0;\nqubit[2] q;\nh q;\n", ("--shots", "3", "--seed", "-1"), "-1 is negative"),
 }

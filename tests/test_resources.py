@@ -115,3 +115,15 @@ def test_nesting_up_to_the_limit_runs_and_beyond_is_refused():
 ])
 def test_deep_recursion_without_brackets_is_retried_with_a_big_stack(program):
     parse("OPENQASM 3.0;\n" + program + "\n")  # no RecursionError, no ProgramError
+
+
+def test_exact_results_that_do_not_fit_are_refused_before_the_run(monkeypatch):
+    """A density matrix on 18 qubits has 4^18 entries (1 TiB): refused up front, naming the numbers."""
+    dev = qsim.device("local:qsim/statevector")
+    with pytest.raises(ResourceError, match=r"'densitymatrix' on 18 qubit\(s\) has 68719476736 entries"):
+        dev.run(parse("OPENQASM 3.0;\nqubit[18] q;\nh q;\n#pragma braket result density_matrix\n"), shots=0)
+    _pretend_available(monkeypatch, 1 << 20)
+    with pytest.raises(ResourceError, match=r"'probability' on 18 qubit\(s\)"):
+        dev.run(parse("OPENQASM 3.0;\nqubit[18] q;\nh q;\n#pragma braket result probability\n"), shots=0)
+    result = dev.run(parse("OPENQASM 3.0;\nqubit[2] q;\nh q;\n#pragma braket result density_matrix q[0]\n"))
+    np.testing.assert_allclose(result.result().values[0], [[0.5, 0.5], [0.5, 0.5]], atol=1e-12)

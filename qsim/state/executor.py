@@ -24,7 +24,7 @@ from qsim.circuit import result_types as rt
 from qsim.circuit.operations import Conditional, Measure
 from qsim.errors import InternalError, ValidationError
 from qsim.state.compile import Branch, MeasureStep, ResetStep, Unitaries, lower
-from qsim.state.memory import check_branch_fits, check_shots_fit
+from qsim.state.memory import check_branch_fits, check_results_fit, check_shots_fit
 
 _X = np.array([[0, 1], [1, 0]], dtype=np.complex128)
 _PROB_EPS = 1e-14
@@ -293,6 +293,8 @@ def _run(circuit, labels, instructions, types, mapping, steps, adjoint_source, s
     measures = sorted(_all_measures(instructions), key=lambda qb: qb[1])
     if shots:
         check_shots_fit(shots, n, max(circuit.bit_count, 1), len(measures) or n)
+    else:
+        check_results_fit(types, n)
 
     runner = _Runner(shots, rng, make_state)
     state = make_state(n)

@@ -125,3 +125,29 @@ def check_branch_fits(live_states: int, n_qubits: int, dtype, measurements: int,
             f"{min(budget, usable + live_states * one)} bytes are available for them; use fewer qubits or "
             f"measurements, or shots > 0")
     return budget
+
+
+# Bytes per entry of an exact result: the array, and (``listed``) its Braket-shaped JSON-ready list
+# form too: a complex entry becomes [re, im] (a list and two floats), a real one a float in a list.
+_RESULT_ENTRY_BYTES = {"densitymatrix": (16, 136), "statevector": (16, 136), "probability": (8, 32)}
+
+
+def check_results_fit(result_types, n_qubits: int, *, share: int = 1, listed: bool = False) -> None:
+    """Raise ``ResourceError`` naming the result type, its qubits and the bytes if an exact result
+    (a density matrix: 4^k entries, a probability vector: 2^k, the state vector: 2^n) would not fit
+    the memory available; checked before the run, not when the result is allocated.  ``listed``:
+    the result is also turned into lists (the CLI's JSON, Braket's result objects)."""
+    usable = _usable()
+    for r in result_types:
+        sizes = _RESULT_ENTRY_BYTES.get(getattr(r, "kind", None))
+        if sizes is None:
+            continue
+        targets = getattr(r, "targets", None)
+        k = n_qubits if targets is None else len(targets)
+        entries = 1 << (2 * k if r.kind == "densitymatrix" else k)
+        need = entries * (sizes[0] + (sizes[1] if listed else 0)) * max(share, 1)
+        if need > usable:
+            form = " (with its list form in the result)" if listed else ""
+            raise ResourceError(
+                f"result type '{r.kind}' on {k} qubit(s) has {entries} entries and needs about {need} bytes"
+                f"{form}, but only {max(usable, 0)} bytes are available; ask for it on fewer qubits")
