@@ -172,7 +172,7 @@ RANK_RECORD_BYTES = 4096
 
 def _record_pid(paths: JobPaths, rank: int) -> int | None:
     """Write ranks/<rank>.json, padded to 4 KiB and kept open: the rank rewrites it in place at
-    exit (``_record_lost_output``), which needs no new disk space even when the disk is full."""
+    exit (``_record_exit``), which needs no new disk space even when the disk is full."""
     from jobs.processes import start_time
 
     paths.ranks_dir.mkdir(parents=True, exist_ok=True)
@@ -186,13 +186,16 @@ def _record_pid(paths: JobPaths, rank: int) -> int | None:
     return fd
 
 
-def _record_lost_output(fd: int | None, rank: int) -> None:
-    if fd is None or not LineWriter.lost_bytes:
+def _record_exit(fd: int | None, code: int) -> None:
+    """Rewrite ranks/<rank>.json in place with the rank's exit code and any output it lost: a
+    rank without ``exit`` there was killed (some launchers report a killed rank as exit 0)."""
+    if fd is None:
         return
     from jobs.processes import start_time
 
-    info = {"pid": os.getpid(), "start": start_time(os.getpid()), "host": os.uname().nodename,
-            "log_lost_bytes": LineWriter.lost_bytes, "log_error": (LineWriter.lost_error or "")[:200]}
+    info = {"pid": os.getpid(), "start": start_time(os.getpid()), "host": os.uname().nodename, "exit": code}
+    if LineWriter.lost_bytes:
+        info.update(log_lost_bytes=LineWriter.lost_bytes, log_error=(LineWriter.lost_error or "")[:200])
     try:
         os.pwrite(fd, json.dumps(info).encode()[:RANK_RECORD_BYTES].ljust(RANK_RECORD_BYTES), 0)
         os.fsync(fd)
@@ -255,7 +258,7 @@ def run_rank(job_dir: Path, supervised: bool, comm=None) -> int:
         exit_code, reason = 1, f"{type(e).__name__}: {e}"
     sys.stdout.flush()
     sys.stderr.flush()
-    _record_lost_output(record_fd, rank)
+    _record_exit(record_fd, exit_code)
     if exit_code:
         try:
             record_failure(paths, reason)

@@ -171,8 +171,14 @@ def _copy_file(src, dst, field: str = "algorithmSpecification.scriptModeConfig.s
 
 
 def _copy_tree(src: Path, dst: Path, symlinks: bool, field: str = "algorithmSpecification.scriptModeConfig.s3Uri"):
-    shutil.copytree(src, dst, symlinks=symlinks, dirs_exist_ok=True,
-                    copy_function=lambda s, d: _copy_file(s, d, field))
+    try:
+        shutil.copytree(src, dst, symlinks=symlinks, dirs_exist_ok=True,
+                        copy_function=lambda s, d: _copy_file(s, d, field))
+    except shutil.Error as e:  # copytree gathers errors as text; a full disk must stay a full disk
+        text = "; ".join(str(x[-1]) for x in e.args[0]) if e.args and isinstance(e.args[0], list) else str(e)
+        if f"[Errno {errno.ENOSPC}]" in text:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst)) from None
+        raise ValidationException(f"{field}: cannot copy {str(src)!r}: {text[:500]}") from None
 
 
 def stage_code(src: Path, kind: str, original: Path, extracted: Path, field: str,

@@ -6,12 +6,13 @@ Who calls this: ``jobs.client`` (create/read/cancel), ``jobs.supervisor`` and ``
 Layout::
 
     $QSIM_HOME/                 (default ~/.qsim)
-      jobs.db                   SQLite, WAL mode: tables jobs, events
+      jobs.db                   SQLite, rollback-journal mode: tables jobs, events
       config.json               optional: {"hostfile": "...", "kill_grace_seconds": 10, "network_interface": "eth0",
                                 "oversubscription_factor": 4, "passthrough_env": ["NAME", "PREFIX_*"]}
       jobs/<job-id>/            one directory per job, standing in for the container's /opt/ml
 
-Concurrency: every write is one short ``BEGIN IMMEDIATE`` transaction; ``clientToken`` is UNIQUE,
+Concurrency: every write is one short ``BEGIN IMMEDIATE`` transaction (readers wait for it, up to
+the busy timeout); ``clientToken`` is UNIQUE,
 so two concurrent creates with one token cannot both insert. Status changes are compare-and-set
 (``WHERE status IN (...)``) so a late writer cannot overwrite a final state.
 """
@@ -142,8 +143,10 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)
         con.execute("PRAGMA busy_timeout=60000")
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=NORMAL")
+        # Rollback journal, not WAL: a WAL reader must (re)create the -shm index, which fails on a
+        # full disk, so `job get` could not even read; with a journal, reads need no space and a
+        # write that does not fit fails (SQLITE_FULL) and leaves the database as it was.
+        con.execute("PRAGMA journal_mode=DELETE")
         con.row_factory = sqlite3.Row
         return con
 

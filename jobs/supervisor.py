@@ -181,6 +181,22 @@ def lost_output(paths: JobPaths) -> str | None:
             f"(rank {ranks}: {'; '.join(sorted(errors))})")
 
 
+def unfinished_ranks(paths: JobPaths, count: int) -> str | None:
+    """Ranks that never recorded an exit code (killed by a signal, or gone before the runner ended)."""
+    missing = []
+    for r in range(count):
+        try:
+            info = json.loads((paths.ranks_dir / f"{r}.json").read_text())
+        except (OSError, ValueError):
+            missing.append(f"rank {r} (never started)")
+            continue
+        if "exit" not in info:
+            missing.append(f"rank {r} (pid {info.get('pid')})")
+    if not missing:
+        return None
+    return f"{', '.join(missing)} ended without finishing the job script: killed by a signal or exited abruptly"
+
+
 def upload(store: Store, job_id: str, paths: JobPaths, request: dict) -> list[str]:
     """UPLOADING_RESULTS: model.tar.gz to <s3Path>/<job id>/output/, checkpoints to their location."""
     archive = results_archive(request, job_id)
@@ -210,9 +226,10 @@ def _disk_full(path: Path) -> bool:
 
 
 def finish(store: Store, job_id: str, paths: JobPaths, request: dict, outcome: str, exit_code: int | None,
-           note: str | None = None) -> str:
+           note: str | None = None, ranks: int | None = None) -> str:
     """Upload, then record the final status; ``outcome`` is exited | timeout | cancel | volume, and
-    ``note`` says why (volume) or what else went wrong. Returns the status."""
+    ``note`` says why (volume). With ``ranks`` (the number launched), a rank that never recorded
+    its exit fails the job. Returns the status."""
     _release_reserve(paths)
     lost = lost_output(paths)
     full = _disk_full(paths.root)
@@ -230,6 +247,12 @@ def finish(store: Store, job_id: str, paths: JobPaths, request: dict, outcome: s
         if reason is None and exit_code:
             last = _last_log_line(paths)
             reason = f"Process exited with code {exit_code}" + (f": {last}" if last else "")
+        unfinished = unfinished_ranks(paths, ranks) if outcome == "exited" and ranks is not None else None
+        induced = reason is None or all(ln.startswith("KeyboardInterrupt") for ln in reason.splitlines())
+        if unfinished and (induced or not exit_code):
+            # A killed rank is the cause; the SIGINT the launcher then sent the others follows it.
+            # (A rank that raised is the cause when it recorded why: ranks it aborted are unfinished.)
+            reason = unfinished + (f"; then: {reason}" if reason else "")
         if reason is None and errors:
             reason = "; ".join(errors)
         if lost or (full and (reason or errors)):
@@ -394,7 +417,7 @@ def supervise(store: Store, job_id: str) -> str:
     if outcome == "exited":
         note = watch.over_volume()
         outcome = "volume" if note else outcome
-    return finish(store, job_id, paths, request, outcome, code, note)
+    return finish(store, job_id, paths, request, outcome, code, note, ranks=rank_count(request))
 
 
 def spawn(home: Path, job_id: str) -> None:

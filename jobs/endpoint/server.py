@@ -31,7 +31,7 @@ import time
 import uuid
 from pathlib import Path
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from jobs.endpoint import sigv4
@@ -178,6 +178,15 @@ class Endpoint:
 # --- running it ---------------------------------------------------------------------------------------
 
 
+class _Handler(WSGIRequestHandler):
+    """HTTP/1.1, so botocore's connection pool keeps its connections; no line per request on stderr."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_request(self, code="-", size="-"):
+        pass
+
+
 def _start_worker(home: Path) -> subprocess.Popen:
     env = dict(os.environ, QSIM_HOME=str(home), PYTHONUNBUFFERED="1")
     log = open(home / "endpoint" / "worker.log", "ab")
@@ -189,7 +198,7 @@ def serve(home: str | os.PathLike, host: str = DEFAULT_HOST, port: int = DEFAULT
           region: str = DEFAULT_REGION, ready=None) -> int:
     """Run until SIGTERM/SIGINT. Writes endpoint.env once listening; ``ready(env)`` is called then."""
     app = Endpoint(home, region)
-    server = make_server(host, port, app, threaded=True)
+    server = make_server(host, port, app, threaded=True, request_handler=_Handler)
     port = server.server_port
     worker = _start_worker(app.home)
     lock = threading.Lock()

@@ -27,6 +27,7 @@ import os
 import select
 import sqlite3
 import sys
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -153,6 +154,7 @@ class TaskStore:
     def __init__(self, home: str | os.PathLike):
         self.home = Path(home)
         self.db_path = self.home / "endpoint.db"
+        self._local = threading.local()
         con = self._connect()
         try:
             con.executescript(_SCHEMA)
@@ -166,26 +168,27 @@ class TaskStore:
         con.row_factory = sqlite3.Row
         return con
 
+    def _con(self):
+        """One connection per thread (the server's request threads come and go; a connection is
+        closed with its thread-local storage)."""
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = self._local.con = self._connect()
+        return con
+
     @contextmanager
     def _tx(self):
-        con = self._connect()
+        con = self._con()
+        con.execute("BEGIN IMMEDIATE")
         try:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
-        finally:
-            con.close()
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
 
     def _read(self, sql: str, args=()) -> list[dict]:
-        con = self._connect()
-        try:
-            return [dict(r) for r in con.execute(sql, args).fetchall()]
-        finally:
-            con.close()
+        return [dict(r) for r in self._con().execute(sql, args).fetchall()]
 
     # --- API -----------------------------------------------------------------------------------
 
