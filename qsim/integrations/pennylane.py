@@ -24,7 +24,9 @@ measurement processes' own ``process_samples``.
 Under ``mpirun -n N`` (N > 1) the underlying ``qsim.device("local:qsim/statevector")`` shards one
 state vector over all ranks (SPMD: every rank runs the same QNodes with the same parameters and
 gets the same results; ``qml.state()`` is gathered on rank 0 and broadcast to every rank).
-Gradients: PennyLane's parameter-shift and finite differences run on the device as it is.
+Gradients: PennyLane's parameter-shift and finite differences run on the device as it is;
+``diff_method="adjoint"`` (and ``"best"``, analytic) uses qsim's own adjoint method (the
+``adjoint_gradient`` result type: one forward pass and one backward sweep per expectation value).
 
 This module is the only place qsim imports PennyLane, and nothing in qsim imports it.
 """
@@ -47,6 +49,7 @@ from pennylane.transforms.core import CompilePipeline, transform
 from pennylane.wires import Wires
 
 import qsim
+from qsim import Circuit
 from qsim.integrations import pennylane_translate as tr
 
 DEVICE_NAME = "qsim.qubit"
@@ -102,6 +105,9 @@ class QsimQubit(Device):
                               f"got mcm_method={method!r}")
         if method is None:
             config = replace(config, mcm_config=replace(config.mcm_config, mcm_method="deferred"))
+        if config.gradient_method in ("best", "adjoint") and self.supports_derivatives(config, circuit):
+            config = replace(config, gradient_method="adjoint", use_device_gradient=True,
+                             use_device_jacobian_product=False)
         return config
 
     def preprocess_transforms(self, execution_config: ExecutionConfig | None = None) -> CompilePipeline:
@@ -120,10 +126,58 @@ class QsimQubit(Device):
                               stopping_condition_shots=lambda o: tr.supports_observable(o, analytic=False))
         program.add_transform(split_non_commuting_with_shots)
         program.add_transform(broadcast_expand)
+        if execution_config is not None and execution_config.gradient_method == "adjoint":
+            # trainable parameters must sit on gates qsim's adjoint method differentiates
+            program.add_transform(decompose, name=self.name, skip_initial_state_prep=False,
+                                  stopping_condition=lambda op: tr.supports_operation(op, caps) and (
+                                      not any(qml.math.requires_grad(d) for d in op.data)
+                                      or tr.is_adjoint_differentiable(op)))
+            program.add_transform(validate_measurements, name=f"adjoint + {self.name}",
+                                  analytic_measurements=lambda mp: isinstance(mp, ExpectationMP))
         return program
 
+    # ------------------------------------------------------------------ derivatives (adjoint)
     def supports_derivatives(self, execution_config=None, circuit=None) -> bool:
-        return False
+        """Adjoint gradients of expectation values, analytic only (``diff_method="adjoint"``;
+        also what ``"best"`` picks)."""
+        if execution_config is None or execution_config.gradient_method not in ("adjoint", "best"):
+            return False
+        if circuit is None:
+            return True
+        return not circuit.shots and all(isinstance(mp, ExpectationMP) and mp.obs is not None
+                                         for mp in circuit.measurements)
+
+    def compute_derivatives(self, circuits, execution_config: ExecutionConfig | None = None):
+        return tuple(self._adjoint_jacobian(tape) for tape in circuits)
+
+    def execute_and_compute_derivatives(self, circuits, execution_config: ExecutionConfig | None = None):
+        return self.execute(circuits, execution_config), self.compute_derivatives(circuits, execution_config)
+
+    def _adjoint_jacobian(self, tape):
+        """One qsim run per expectation value: its ``adjoint_gradient`` result type."""
+        wires = self._wire_order(tape)
+        wire_map = {w: i for i, w in enumerate(wires)}
+        base, values = tr.parametric_circuit(tape, wire_map)
+        names = [f"p{k}" for k in tape.trainable_params]
+        jacobian = []
+        for mp in tape.measurements:
+            if not isinstance(mp, ExpectationMP) or mp.obs is None:
+                raise DeviceError(f"{self.name}: adjoint gradients are of expectation values; got {mp!r}")
+            terms = tr.pauli_terms(mp.obs)
+            if terms is None:
+                observable, targets = tr.dense_observable(mp.obs, wire_map)
+                terms = [(1.0, observable, targets)]
+            else:
+                terms = [(float(np.real(c)), o, [wire_map[w] for w in t]) for c, o, t in terms if o is not None]
+            if not names or not terms:  # nothing trainable, or a constant observable
+                jacobian.append(tuple(np.float64(0.0) for _ in names))
+                continue
+            circuit = Circuit(base.instructions)
+            circuit.adjoint_gradient(terms, parameters=names)
+            gradient = self._qsim.run(circuit, shots=0, inputs=values).result().values[0]["gradient"]
+            jacobian.append(tuple(np.float64(gradient[n]) for n in names))
+        jacobian = [j[0] if len(j) == 1 else j for j in jacobian]
+        return jacobian[0] if len(jacobian) == 1 else tuple(jacobian)
 
     # ------------------------------------------------------------------ execution
     def execute(self, circuits, execution_config: ExecutionConfig | None = None):

@@ -36,16 +36,17 @@ MAX_MATRIX_WIRES = 3
 MAX_DENSE_OBSERVABLE_WIRES = 10
 
 
-def append_operation(circuit: Circuit, op, wire_map, controls=(), control_values=(), power=1):
-    """Append PennyLane operator ``op`` (its parameters numbers, not tensors) to ``circuit``."""
+def append_operation(circuit: Circuit, op, wire_map, controls=(), control_values=(), power=1, params=None):
+    """Append PennyLane operator ``op`` (its parameters numbers, not tensors) to ``circuit``.
+    ``params`` replaces a named gate's parameters (e.g. by qsim ``FreeParameter``s)."""
     if isinstance(op, Controlled):
         return append_operation(circuit, op.base, wire_map,
                                 controls + tuple(wire_map[w] for w in op.control_wires),
-                                control_values + tuple(int(bool(v)) for v in op.control_values), power)
+                                control_values + tuple(int(bool(v)) for v in op.control_values), power, params)
     if isinstance(op, Adjoint):
-        return append_operation(circuit, op.base, wire_map, controls, control_values, -power)
+        return append_operation(circuit, op.base, wire_map, controls, control_values, -power, params)
     if isinstance(op, Pow) and float(op.z) == int(op.z):
-        return append_operation(circuit, op.base, wire_map, controls, control_values, power * int(op.z))
+        return append_operation(circuit, op.base, wire_map, controls, control_values, power * int(op.z), params)
     kwargs = dict(control=controls or None, control_state=control_values or None,
                   power=None if power == 1 else power)
     targets = tuple(wire_map[w] for w in op.wires)
@@ -57,10 +58,46 @@ def append_operation(circuit: Circuit, op, wire_map, controls=(), control_values
     if name == "GlobalPhase":  # PennyLane's GlobalPhase(phi) is exp(-i phi); qsim's gphase(g) is exp(i g)
         return circuit.gate("gphase", (), (-float(op.data[0]),), **kwargs)
     if name in NAMED:
-        return circuit.gate(NAMED[name], targets, tuple(float(p) for p in op.data), **kwargs)
+        return circuit.gate(NAMED[name], targets, tuple(float(p) for p in op.data) if params is None else params,
+                            **kwargs)
     if op.has_matrix:
         return circuit.unitary(qml.matrix(op, wire_order=op.wires), targets, **kwargs)
     raise ValidationError(f"qsim.qubit cannot run operator {op!r}: it has no matrix and was not decomposed")
+
+
+def parametric_circuit(tape, wire_map):
+    """The tape's operations with each trainable parameter ``k`` a qsim ``FreeParameter("p<k>")``
+    (for adjoint gradients); returns the circuit and ``{name: value}``."""
+    from qsim import FreeParameter
+
+    trainable = set(tape.trainable_params)
+    circuit, values, index = Circuit(), {}, 0
+    for op in tape.operations:
+        params = None
+        mine = [k for k in range(index, index + len(op.data)) if k in trainable]
+        if mine:
+            if not is_adjoint_differentiable(op):
+                raise ValidationError(f"qsim.qubit: adjoint gradients need trainable parameters on named rotation "
+                                      f"gates (optionally controlled), not on {op!r}")
+            params = []
+            for k, value in zip(range(index, index + len(op.data)), op.data):
+                if k in trainable:
+                    values[f"p{k}"] = float(value)
+                    params.append(FreeParameter(f"p{k}"))
+                else:
+                    params.append(float(value))
+            params = tuple(params)
+        append_operation(circuit, op, wire_map, params=params)
+        index += len(op.data)
+    return circuit, values
+
+
+def is_adjoint_differentiable(op) -> bool:
+    """A gate whose parameters qsim's adjoint method differentiates: a named qsim gate, maybe controlled."""
+    base = op
+    while isinstance(base, Controlled):
+        base = base.base
+    return base.name in NAMED
 
 
 def to_circuit(operations, wire_map) -> Circuit:
