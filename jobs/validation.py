@@ -182,8 +182,14 @@ def known_qsim_devices() -> tuple[str, ...]:
     try:
         from qsim.device import KNOWN_DEVICES  # qsim's own list, once qsim.device exists
     except ImportError:
-        return ("local:qsim/statevector",)
-    return tuple(KNOWN_DEVICES)
+        KNOWN_DEVICES = ("local:qsim/statevector",)
+    # Embedded-simulator names (Braket's local:<provider>/<name>) of the PennyLane devices qsim
+    # registers, e.g. local:qsim/qsim.qubit: the job script creates them with qml.device(<name>).
+    from importlib.metadata import entry_points
+
+    embedded = [f"local:qsim/{ep.name}" for ep in entry_points(group="pennylane.plugins")
+                if ep.value.startswith("qsim.")]
+    return tuple(KNOWN_DEVICES) + tuple(embedded)
 
 
 def validate_device(device: Any, field: str = "deviceConfig.device") -> str:
