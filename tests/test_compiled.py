@@ -81,21 +81,20 @@ def test_openqasm_is_parsed_once_per_text_and_int_inputs(monkeypatch):
     assert calls["parse"] == before["parse"] + 2  # symbolic parse + the one-time check against a plain parse
 
 
-def test_only_changed_gates_are_recomputed(monkeypatch):
+def test_only_changed_gates_are_recomputed():
     a, b = FreeParameter("a"), FreeParameter("b")
-    c = Circuit().rx(0, a).ry(1, b).cnot(0, 1).rz(2, b).cnot(1, 2).expectation(obs.Z(), 2)
+    c = Circuit().rx(0, a).ry(1, b).cnot(0, 1).rz(2, b).cnot(1, 2).gate("U", [2], [a, b, 0.1])
+    c.ry(3, b).h(3).expectation(obs.Z(), 2)
     dev = qsim.device()
     dev.run(c, inputs={"a": 0.1, "b": 0.2})
-    built = []
-    real = C._ParamGate.matrix
-
-    def spy(self, values):
-        built.append(self.index)
-        return real(self, values)
-
-    monkeypatch.setattr(C._ParamGate, "matrix", spy)
+    compiled = dev.compile(c)[0]
+    before = list(compiled._matrices)
+    fused_before = list(compiled._fused)
     got = dev.run(c, inputs={"a": 0.7, "b": 0.2}).result().values[0]
-    assert built == [0]
+    assert dev.compile(c)[0] is compiled
+    same = [x is y for x, y in zip(before, compiled._matrices)]
+    assert same == [False, True, True, True, True, False, True, True]  # rx(a) and U(a, b) rebuilt, nothing else
+    assert any(x is y for x, y in zip(fused_before, compiled._fused))  # blocks without `a` reused
     ref = qsim.device().run(c.bind({"a": 0.7, "b": 0.2})).result().values[0]
     assert abs(got - ref) < 1e-12
 
@@ -133,3 +132,12 @@ def test_run_batch_order_broadcast_and_failures():
     sampled = dev.run_batch([other, other], shots=100, seed=5).results()
     again = dev.run_batch([other, other], shots=100, seed=5).results()
     assert [r.measurement_counts for r in sampled] == [r.measurement_counts for r in again]
+
+
+def test_vectorised_rotation_matrices_equal_the_gate_set():
+    from qsim.circuit.gates import GATES
+
+    t = np.array([-7.1, -0.3, 0.0, 1.9, 12.0])
+    for name, build in C._VECTOR_BUILDERS.items():
+        for angle, m in zip(t, build(t)):
+            np.testing.assert_allclose(m, GATES[name].matrix(float(angle)), atol=1e-15, err_msg=name)

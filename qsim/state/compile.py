@@ -20,6 +20,9 @@ from qsim.state.fusion import fuse, fuse_two_qubit_blocks  # noqa: F401  (fuse_t
 @dataclass
 class Unitaries:
     items: list  # (targets, matrix, controls, control_states), qubits already remapped
+    # per item, True where the matrix is dense for every parameter value (a compiled circuit's
+    # fused blocks and rotations): the single-process state skips the structure analysis
+    dense: list | None = None
 
 
 @dataclass
@@ -144,10 +147,57 @@ def _angle_fn(p):
     return lambda values: value
 
 
+def _vec_rx(t):
+    c, s = np.cos(t / 2), np.sin(t / 2)
+    out = np.empty((len(t), 2, 2), dtype=np.complex128)
+    out[:, 0, 0] = c
+    out[:, 1, 1] = c
+    out[:, 0, 1] = -1j * s
+    out[:, 1, 0] = -1j * s
+    return out
+
+
+def _vec_ry(t):
+    c, s = np.cos(t / 2), np.sin(t / 2)
+    out = np.empty((len(t), 2, 2), dtype=np.complex128)
+    out[:, 0, 0] = c
+    out[:, 1, 1] = c
+    out[:, 0, 1] = -s
+    out[:, 1, 0] = s
+    return out
+
+
+def _vec_rz(t):
+    out = np.zeros((len(t), 2, 2), dtype=np.complex128)
+    out[:, 0, 0] = np.exp(-0.5j * t)
+    out[:, 1, 1] = np.exp(0.5j * t)
+    return out
+
+
+def _vec_phaseshift(t):
+    out = np.zeros((len(t), 2, 2), dtype=np.complex128)
+    out[:, 0, 0] = 1
+    out[:, 1, 1] = np.exp(1j * t)
+    return out
+
+
+# Built-in gates whose matrices a compiled circuit builds for all their occurrences in one numpy
+# pass (tests/test_compiled.py checks them against qsim.circuit.gates).
+_VECTOR_BUILDERS = {"rx": _vec_rx, "ry": _vec_ry, "rz": _vec_rz, "phaseshift": _vec_phaseshift}
+
+
+def _vector_groups(params):
+    groups: dict = {}
+    for g in params:
+        if g.kind is not None:
+            groups.setdefault(g.kind, []).append(g)
+    return groups
+
+
 class _ParamGate:
     """One parametrised gate of a compiled circuit: its item index and how to build its matrix."""
 
-    __slots__ = ("index", "names", "fns", "spec", "exponents")
+    __slots__ = ("index", "names", "fns", "spec", "exponents", "kind")
 
     def __init__(self, index, op):
         from qsim.circuit import gates as _gates
@@ -157,6 +207,8 @@ class _ParamGate:
         self.fns = [_angle_fn(p) for p in op.params]
         self.spec = _gates.lookup(op.name)
         self.exponents = op.exponents
+        # gates whose matrices are built many at a time (see _VECTOR_BUILDERS)
+        self.kind = self.spec.name if self.spec.name in _VECTOR_BUILDERS and not op.exponents else None
 
     def matrix(self, values):
         from qsim.circuit import gates as _gates
@@ -220,6 +272,13 @@ class CompiledCircuit:
         self._matrices = [it[1] for it in items]
         mode = ("blocks" if absorb_into_two_qubit else "runs") if fusion else "none"
         self._plan = plan(shapes, mode=mode)
+        param_index = {g.index for g in self.params}
+        self.dense = []
+        for j, e in enumerate(self._plan.entries):
+            members = self._plan.members(j)
+            self.dense.append((not isinstance(e, int) or e in param_index) and
+                              any(not shapes[m].diagonal for m in members) and len(shapes[members[0]].targets) > 0)
+        self._groups = _vector_groups(self.params)
         self._fused = None
         self._last = None
 
@@ -245,23 +304,38 @@ class CompiledCircuit:
         last = self._last
         if self._fused is None:
             for g in self.params:
-                self._matrices[g.index] = g.matrix(values)
+                if g.kind is None:
+                    self._matrices[g.index] = g.matrix(values)
+            self._vector_matrices(self._groups, values)
             self._fused = self._plan.bind(self._matrices)
         else:
-            changed = []
+            changed, groups = [], {}
             for g in self.params:
                 if any(values[p] != last[p] for p in g.names):
-                    self._matrices[g.index] = g.matrix(values)
+                    if g.kind is None:
+                        self._matrices[g.index] = g.matrix(values)
+                    else:
+                        groups.setdefault(g.kind, []).append(g)
                     changed.append(g.index)
+            if groups:
+                self._vector_matrices(groups, values)
             if changed:
                 self._fused = self._plan.rebind(self._fused, self._matrices, changed)
         self._last = {p: values[p] for p in self.free}
         return self._fused
 
+    def _vector_matrices(self, groups, values):
+        """The matrices of many rx/ry/rz/phaseshift gates at once (numpy over their angles)."""
+        for kind, gates in groups.items():
+            angles = np.array([g.fns[0](values) for g in gates])
+            mats = _VECTOR_BUILDERS[kind](angles)
+            for g, m in zip(gates, mats):
+                self._matrices[g.index] = m
+
     def steps(self, values):
         """(steps, terminal measurements) for ``values``, as ``lower`` gives them."""
         if self.straight:
             items = self.unitaries(values)
-            return ([Unitaries(list(items))] if items else []), self.terminal
+            return ([Unitaries(list(items), self.dense)] if items else []), self.terminal
         bound = [op.bind(values) if hasattr(op, "bind") else op for op in self.instructions]
         return lower(bound, fusion=self.fusion, absorb_into_two_qubit=self.absorb)

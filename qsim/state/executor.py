@@ -142,6 +142,23 @@ def _eigenvalues(observable):
 
 
 # ---------------------------------------------------------------------------- running
+def _apply_items(state, step):
+    """``state.apply_all(step.items)``; on a single-process state, items known to be dense for every
+    parameter value go straight to the dense kernels (no structure analysis per call)."""
+    if step.dense is None or state.distributed:
+        state.apply_all(step.items)
+        return
+    from qsim.state.apply import apply_dense
+
+    top = state.n_qubits - 1
+    array = state.array
+    for (targets, matrix, controls, states), dense in zip(step.items, step.dense):
+        if dense:
+            apply_dense(array, [top - q for q in targets], matrix, [top - q for q in controls], states)
+        else:
+            state.apply(targets, matrix, controls, states)
+
+
 class _Runner:
     def __init__(self, shots, rng, make_state):
         self.shots = shots
@@ -154,7 +171,7 @@ class _Runner:
         for step in steps:
             if isinstance(step, Unitaries):
                 for p in paths:
-                    p.state.apply_all(step.items)
+                    _apply_items(p.state, step)
             elif isinstance(step, MeasureStep):
                 self.stats["midCircuitMeasurements"] += 1
                 paths = self._measure(paths, step.qubit, step.bit, reset=False)
