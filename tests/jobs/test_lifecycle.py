@@ -152,3 +152,45 @@ def test_cannot_cancel_finished_job(tmp_path, client):
     wait(client, arn)
     with pytest.raises(ConflictException, match="is COMPLETED"):
         client.cancel_job(jobArn=arn)
+
+
+def test_cancel_no_start_job_ends_cancelled(tmp_path, client):
+    """Nothing runs a --no-start job until `job exec`: cancelling it ends it, not CANCELLING forever."""
+    from jobs.errors import ConflictException
+
+    arn = client._create(request(tmp_path, "print('ran')\n"), launch=False)
+    assert client.get_job(jobArn=arn)["status"] == "QUEUED"
+    assert client.cancel_job(jobArn=arn) == {"jobArn": arn, "cancellationStatus": "CANCELLED"}
+    job = client.get_job(jobArn=arn)
+    assert job["status"] == "CANCELLED" and event_types(job)[-1] == "CANCELLED" and "endedAt" in job
+    with pytest.raises(ConflictException, match="only a QUEUED job"):
+        client._claim_for_hand_run(arn=arn)  # and it can no longer be run by hand
+    assert "ran" not in client.get_job_log(arn).read_text()
+
+
+def test_job_logs_streams_in_bounded_memory(tmp_path, client, home):
+    """`job logs` on a 256 MiB log: its peak memory stays far below the log's size."""
+    import os
+    import subprocess
+    import sys
+
+    arn = client.create_job(**request(tmp_path, "print('first line')\n"))["jobArn"]
+    wait(client, arn)
+    log = client.get_job_log(arn)
+    size = log.stat().st_size
+    with open(log, "r+b") as f:  # sparse: instant to make, 256 MiB to read
+        f.truncate(size + (256 << 20))
+        f.seek(0, 2)
+        f.write(b"\nlast line\n")
+    total = log.stat().st_size
+    reader = ("import resource, sys, jobs.cli; code = jobs.cli.main(['logs', sys.argv[1]]); "
+              "sys.stderr.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)); sys.exit(code)")
+    with open(os.devnull, "wb") as null:
+        p = subprocess.run([sys.executable, "-c", reader, arn], stdout=null, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "QSIM_HOME": str(home)}, timeout=120)
+    assert p.returncode == 0, p.stderr
+    peak_kib = int(p.stderr.strip().splitlines()[-1])
+    assert peak_kib < 120 * 1024, f"peak RSS {peak_kib} KiB reading a {total >> 20} MiB log"
+    out = subprocess.run([sys.executable, "-m", "jobs", "logs", arn], capture_output=True,
+                         env={**os.environ, "QSIM_HOME": str(home)}, timeout=120).stdout
+    assert len(out) == total and b"first line\n" in out[:size] and out.endswith(b"\nlast line\n")
