@@ -5,7 +5,8 @@ never another exception.
 Inputs: valid programs (``examples/qasm`` and the programs quoted in the ``tests/test_qasm_*.py``
 modules) mutated token by token (delete, duplicate, swap, insert a hostile token, insert random
 bytes), and random bytes read as a program file.  A parsed program with at most 8 qubits is also
-run.  The front end's caps are lowered for the run (``limits``) so that a mutated loop that hits a
+run.  The mutated programs also go through ``python -m qsim run`` (exit 0, or 2 with one error
+line).  The front end's caps are lowered for the run (``limits``) so that a mutated loop that hits a
 cap costs milliseconds, not seconds.
 
 Bounded here (a few hundred examples per property, ~tens of seconds in all); the longer run is
@@ -145,3 +146,25 @@ def test_random_bytes_run_or_raise_a_qsim_error(small_caps, data):
 @given(st.lists(st.sampled_from(HOSTILE), max_size=40).map(lambda t: "OPENQASM 3.0;\nqubit[2] q;\n" + " ".join(t)))
 def test_hostile_token_soup_runs_or_raises_a_qsim_error(small_caps, source):
     check(source)
+
+
+@settings(max_examples=60, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(mutated_programs(), st.sampled_from([(), ("--shots", "5", "--seed", "3")]))
+def test_cli_exits_0_or_2_with_one_error_line(small_caps, tmp_path, source, extra):
+    """The same inputs through ``python -m qsim run`` (in-process): exit 0, or exit 2 with exactly
+    one ``qsim: error:`` line, never an internal error (exit 3)."""
+    import contextlib
+    import io
+
+    from qsim.cli import main
+
+    path = tmp_path / "fuzz.qasm"
+    path.write_bytes(source.encode("utf-8", "surrogatepass"))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["run", str(path), *extra])
+    lines = err.getvalue().strip().splitlines()
+    assert code in (0, 2), err.getvalue()
+    if code == 2:
+        assert len(lines) == 1 and lines[0].startswith("qsim: error: ") and out.getvalue() == "", err.getvalue()
