@@ -31,7 +31,7 @@ from jobs.staging import atomic_write_bytes, stage_code
 from jobs.store import ACTIVE, TERMINAL, JobRow, Store, job_arn
 from jobs.validation import (DEFAULT_MAX_RUNTIME, code_kind, resolve_location, validate_create_job,
                              parse_time, validate_job_arn, validate_search)
-from jobs.watchdog import STARTUP_GRACE_SECONDS, clean_stale_staging, reconcile, reconcile_active, staging_name
+from jobs.watchdog import clean_stale_staging, reconcile, reconcile_active, staging_name
 _ECHOED = ("algorithmSpecification", "checkpointConfig", "deviceConfig", "hyperParameters", "inputDataConfig",
            "instanceConfig", "jobName", "outputDataConfig", "roleArn", "stoppingCondition", "tags", "associations")
 

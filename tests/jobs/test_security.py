@@ -14,7 +14,6 @@ import re
 import stat
 import subprocess
 import tarfile
-import time
 
 import pytest
 
