@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import boto3
 import pytest
 
 import jobs.endpoint
@@ -75,6 +76,7 @@ def endpoint(tmp_path_factory):
     os.environ["QSIM_JOBS_KILL_GRACE"] = "1"
     os.environ["AWS_CONFIG_FILE"] = os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(home / "no-aws-config")
     server.env = jobs.endpoint.use(home)
+    boto3.DEFAULT_SESSION = None  # boto3's default session keeps the credentials it first found
     try:
         yield server
     finally:
@@ -84,6 +86,7 @@ def endpoint(tmp_path_factory):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+        boto3.DEFAULT_SESSION = None
 
 
 def wait_for(predicate, timeout: float = 60, poll: float = 0.1, what: str = "condition"):
