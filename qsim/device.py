@@ -232,13 +232,14 @@ class StateVectorDevice:
 
         backend = self.backend
         seed = backend.agree_on_seed(self.seed if seed is None else seed, shots)
-        make_state, extra = backend.state_factory(), backend.metadata()
         compiled = self.compile(program, inputs)
+        circuit = compiled[0].circuit if compiled is not None else self.to_circuit(program, inputs)
+        # the circuit: a distributed backend replicates a state too small to shard for its widest gate
+        make_state, extra = backend.state_factory(circuit), backend.metadata()
         if compiled is not None:
             result = execute_compiled(compiled[0], compiled[1], shots, make_state, seed=seed, device_id=self.arn,
                                       extra_metadata=extra)
         else:
-            circuit = self.to_circuit(program, inputs)
             result = execute(circuit, shots, make_state, seed=seed, device_id=self.arn, extra_metadata=extra,
                              **backend.fusion_options())
         return Task(result)
