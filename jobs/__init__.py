@@ -5,10 +5,13 @@ Layers, top to bottom (each imports only the ones below it; qsim never imports j
     jobs.cli            `python -m qsim job ...` / `python -m jobs ...`
     jobs.client         JobsClient: create_job / get_job / cancel_job / search_jobs (boto3 shapes)
     jobs.supervisor     detached per-job process: stage, mpirun, max runtime, cancel, upload
+    jobs.watchdog       reconciliation when a supervisor dies; the watchdog; stale staging dirs
     jobs.runner         `job exec` inside each rank: environment, output, entry point, MPI Abort
-    jobs.store          SQLite state under $QSIM_HOME      jobs.staging   files in and out
-    jobs.validation     CreateJob/SearchJobs rules         jobs.processes pids, start times, kill
-    jobs.environment    the runtime contract (AMZN_BRAKET_*, SM_*, job directory layout)
+    jobs.store          SQLite state under $QSIM_HOME      jobs.staging   files in and out (safe_extract)
+    jobs.validation     CreateJob/SearchJobs rules         jobs.processes pids, descendants, kill
+    jobs.limits         service limits, host capacity, the job's volume
+    jobs.environment    the runtime contract (AMZN_BRAKET_*, SM_*, job directory layout) and the
+                        one function that builds a rank's environment (rank_environment)
     jobs.persistence    save/load results and checkpoints, log_metric (used by job scripts)
 
 A job script uses the same functions as ``braket.jobs``::

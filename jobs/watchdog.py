@@ -31,7 +31,7 @@ from jobs.validation import DEFAULT_MAX_RUNTIME
 
 STARTUP_GRACE_SECONDS = 30.0
 WATCHDOG_POLL = 0.25
-OVERDUE_SLACK = 30.0  # a live supervisor this long past deadline + kill grace is hung: the watchdog steps in
+OVERDUE_SLACK = 30.0  # a live supervisor this long past deadline + kill grace is hung (QSIM_JOBS_OVERDUE_SLACK)
 _STAGING = re.compile(r"\.staging-(?P<job>.+)-(?P<pid>\d+)-(?P<start>\d+)")
 
 
@@ -53,6 +53,13 @@ def kill_job_processes(row: JobRow, grace: float = 2.0) -> None:
     processes.terminate_job(row.job_id, row.launcher_pgid, grace, processes.read_registry(registry_path(row.job_dir)))
 
 
+def _still_running(row: JobRow) -> bool:
+    """Whether any process of the job other than its supervisor runs (ranks, launcher, their children)."""
+    known = [(p, st) for p, st in processes.read_registry(registry_path(row.job_dir)) if p != row.supervisor_pid]
+    return bool(processes.job_processes(row.job_id) or processes.group_alive(row.launcher_pgid)
+                or any(processes.alive(p, st) for p, st in known))
+
+
 def reconcile(store: Store, row: JobRow, now: float | None = None) -> JobRow:
     """Give an active job whose supervisor is gone (or hung past its deadline) its final status."""
     if row.status not in ACTIVE:
@@ -61,8 +68,9 @@ def reconcile(store: Store, row: JobRow, now: float | None = None) -> JobRow:
     deadline = row.started_at + max_runtime(row.request) if row.started_at else None
     if row.supervisor_pid:
         if processes.alive(row.supervisor_pid, row.supervisor_start):
-            if deadline is None or now < deadline + kill_grace(store.home) + OVERDUE_SLACK:
-                return row
+            slack = float(os.environ.get("QSIM_JOBS_OVERDUE_SLACK") or OVERDUE_SLACK)
+            if deadline is None or now < deadline + kill_grace(store.home) + slack or not _still_running(row):
+                return row  # on time, or only uploading (slowly) after its ranks are gone
             processes.terminate_job(row.job_id, None, 0.0, [(row.supervisor_pid, row.supervisor_start)])
             reason = (f"The job's supervisor (pid {row.supervisor_pid}) was still running "
                       f"{now - deadline:.0f} s after the job's deadline and was killed")

@@ -96,19 +96,34 @@ def test_killed_supervisor_is_noticed_by_its_watchdog(tmp_path, client):
 
 
 def test_max_runtime_holds_when_supervisor_and_watchdog_are_killed(tmp_path, client, home):
-    req = request(tmp_path, RANKS_READY, instances=2, stoppingCondition={"maxRuntimeInSeconds": 3})
+    req = request(tmp_path, RANKS_READY, instances=2, stoppingCondition={"maxRuntimeInSeconds": 6})
     arn = client.create_job(**req)["jobArn"]
     pids = _ready(client, arn, 2)
     row = job_row(client, arn)
     for pid in sorted(_supervisor_processes(row.job_id), key=lambda p: p != row.supervisor_pid, reverse=True):
         os.kill(pid, signal.SIGKILL)  # the watchdog first, then the supervisor
-    time.sleep(max(0.0, row.started_at + 3.5 - time.time()))
+    time.sleep(max(0.0, row.started_at + 6.5 - time.time()))
     assert _stored_status(client, arn) == "RUNNING"  # nothing is left to notice: the ranks still run
     assert all(processes.alive(p) for p in pids)
     JobsClient(home)  # the next start of any job command reconciles
     job = client.get_job(jobArn=arn)
     assert job["status"] == "FAILED" and "MAX_RUNTIME_EXCEEDED" in event_types(job)
-    assert "exceeded its maxRuntimeInSeconds of 3 seconds" in job["failureReason"]
+    assert "exceeded its maxRuntimeInSeconds of 6 seconds" in job["failureReason"]
+    assert_nothing_left(client, arn, pids)
+
+
+def test_hung_supervisor_is_stopped_by_its_watchdog_at_the_deadline(tmp_path, client, monkeypatch):
+    monkeypatch.setenv("QSIM_JOBS_OVERDUE_SLACK", "0.5")
+    req = request(tmp_path, RANKS_READY, instances=2, stoppingCondition={"maxRuntimeInSeconds": 6})
+    arn = client.create_job(**req)["jobArn"]
+    pids = _ready(client, arn, 2)
+    os.kill(job_row(client, arn).supervisor_pid, signal.SIGSTOP)  # alive, but enforcing nothing
+    deadline = time.monotonic() + 20
+    while _stored_status(client, arn) != "FAILED":
+        assert time.monotonic() < deadline, _stored_status(client, arn)
+        time.sleep(0.1)
+    job = client.get_job(jobArn=arn)
+    assert "MAX_RUNTIME_EXCEEDED" in event_types(job) and "still running" in job["failureReason"]
     assert_nothing_left(client, arn, pids)
 
 
