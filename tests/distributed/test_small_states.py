@@ -95,3 +95,20 @@ def test_single_process_state_is_unchanged_for_small_circuits():
     c.state_vector()
     res = execute(c, 0, lambda k: StateVector(k))
     np.testing.assert_allclose(res.values[0], [2 ** -0.5, 0, 0, 2 ** -0.5], atol=1e-12)
+
+
+def test_device_run_replicates_for_the_widest_gate(comm, rng, monkeypatch):
+    """Through ``qsim.device`` (what the CLI and Braket's LocalSimulator use), not the factory alone."""
+    import qsim
+
+    monkeypatch.setenv("QSIM_MIN_DISTRIBUTED_QUBITS", "0")
+    dev = qsim.device("local:qsim/statevector", comm=comm if comm.Get_size() > 1 else None)
+    u = random_unitary(3, rng)
+    c = Circuit()
+    for q in range(4):
+        c.h(q)
+    c.unitary(u, [3, 1, 0])
+    c.probability()
+    result = dev.run(c, shots=0).result()
+    gates = [((q,), gate_matrix("h")) for q in range(4)] + [((3, 1, 0), u)]
+    np.testing.assert_allclose(result.values[0], np.abs(_oracle_state(4, gates)) ** 2, atol=1e-12)
