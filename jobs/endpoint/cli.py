@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 
 def cmd_serve(args) -> int:
@@ -12,10 +13,14 @@ def cmd_serve(args) -> int:
 
     home = args.home or os.environ.get("QSIM_HOME") or str(qsim_home())
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.allow_remote:
-        print(f"qsim: error: --host {args.host} would accept connections from other machines; "
-              "add --allow-remote if that is what you want", flush=True)
+        print(f"qsim: error: serve: --host {args.host} would accept connections from other machines; "
+              "add --allow-remote if that is what you want", file=sys.stderr, flush=True)
         return 2
-    return serve(home, host=args.host, port=args.port, region=args.region)
+    try:
+        return serve(home, host=args.host, port=args.port, region=args.region)
+    except (RuntimeError, OSError) as e:
+        print(f"qsim: error: serve: {e}", file=sys.stderr, flush=True)
+        return 2
 
 
 def register(subparsers) -> argparse.ArgumentParser:

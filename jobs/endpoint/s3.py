@@ -5,7 +5,8 @@ which botocore uses for an IP endpoint such as 127.0.0.1), and ``jobs.endpoint.b
 ``jobs.endpoint.tasks`` to map ``s3://bucket/key`` to and from local files.
 
 Served: CreateBucket, HeadBucket, GetBucketLocation, ListObjects(V2) (prefix, delimiter,
-max-keys, continuation), PutObject, GetObject (with Range), HeadObject, CopyObject, DeleteObject.
+max-keys, continuation), PutObject, GetObject (with Range), HeadObject, CopyObject, DeleteObject,
+and multipart uploads (create, upload part, complete, abort).
 Other requests get S3's ``NotImplemented``. Errors are S3's XML ``<Error>`` documents.
 
 An object ``bucket/a/b`` is the file ``s3/bucket/a/b``: a key can therefore not be both an object
@@ -182,6 +183,8 @@ class S3Handler:
                 if request.method == "GET":
                     return self.list_buckets()
                 raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.", 405)
+            if key and ("uploads" in args or "uploadId" in args):
+                return self.multipart(request, bucket, key, body, args)
             if any(k in args for k in ("uploads", "uploadId", "tagging", "acl", "policy", "versioning", "delete")):
                 raise S3Error("NotImplemented", f"{request.method} with ?{'&'.join(args)} is not implemented by "
                                                 "qsim's local S3", 501)
@@ -269,6 +272,53 @@ class S3Handler:
         elif truncated:
             inner += f"<NextMarker>{escape(last)}</NextMarker>"
         return _xml("ListBucketResult", inner)
+
+    def multipart(self, request, bucket: str, key: str, body: bytes, args) -> Response:
+        """CreateMultipartUpload, UploadPart, CompleteMultipartUpload, AbortMultipartUpload (what
+        boto3's upload_file uses above 8 MB). Parts wait in ``$QSIM_HOME/s3-uploads/<id>/``."""
+        uploads = self.s3.root.parent / "s3-uploads"
+        method = request.method
+        if method == "POST" and "uploads" in args:
+            self.s3.object_path(bucket, key)
+            if not self.s3.bucket_dir(bucket).is_dir():
+                raise S3Error("NoSuchBucket", "The specified bucket does not exist", 404, BucketName=bucket)
+            upload_id = uuid.uuid4().hex
+            (uploads / upload_id).mkdir(parents=True)
+            (uploads / upload_id / "target").write_text(f"{bucket}/{key}")
+            return _xml("InitiateMultipartUploadResult", f"<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>"
+                                                         f"<UploadId>{upload_id}</UploadId>")
+        upload_id = args.get("uploadId", "")
+        folder = uploads / upload_id
+        if not re.fullmatch(r"[0-9a-f]{32}", upload_id) or not folder.is_dir() or \
+                (folder / "target").read_text() != f"{bucket}/{key}":
+            raise S3Error("NoSuchUpload", "The specified multipart upload does not exist.", 404, UploadId=upload_id)
+        if method == "PUT":
+            try:
+                number = int(args.get("partNumber", ""))
+            except ValueError:
+                number = 0
+            if not 1 <= number <= 10000:
+                raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000", 400)
+            (folder / f"{number:05d}").write_bytes(body)
+            return Response(status=200, headers={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})
+        if method == "DELETE":
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+            return Response(status=204)
+        if method == "POST":
+            numbers = [int(n) for n in re.findall(r"<PartNumber>\s*(\d+)\s*</PartNumber>", body.decode(errors="replace"))]
+            missing = [n for n in numbers if not (folder / f"{n:05d}").is_file()]
+            if not numbers or missing or numbers != sorted(numbers):
+                raise S3Error("InvalidPart", f"Parts {missing or numbers} were not uploaded or are out of order", 400)
+            data = b"".join((folder / f"{n:05d}").read_bytes() for n in numbers)
+            etag = self.s3.put(bucket, key, data)
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+            return _xml("CompleteMultipartUploadResult", f"<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>"
+                                                         f"<ETag>{escape(etag)}</ETag>")
+        raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.", 405)
 
     def object_op(self, request, bucket: str, key: str, body: bytes) -> Response:
         method = request.method

@@ -34,6 +34,7 @@ from pathlib import Path
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from jobs import processes
 from jobs.endpoint import sigv4
 from jobs.endpoint.model import ApiError, error_body, service
 
@@ -187,6 +188,19 @@ class _Handler(WSGIRequestHandler):
         pass
 
 
+def _running_server(home: Path) -> dict | None:
+    """server.json of a live server on this home (None if there is none or it is gone)."""
+    try:
+        with open(home / "endpoint" / "server.json") as f:
+            info = json.load(f)
+    except (FileNotFoundError, ValueError):
+        return None
+    pid = info.get("pid")
+    if isinstance(pid, int) and pid != os.getpid() and processes.alive(pid, info.get("start")):
+        return info
+    return None
+
+
 def _start_worker(home: Path) -> subprocess.Popen:
     env = dict(os.environ, QSIM_HOME=str(home), PYTHONUNBUFFERED="1")
     log = open(home / "endpoint" / "worker.log", "ab")
@@ -198,6 +212,10 @@ def serve(home: str | os.PathLike, host: str = DEFAULT_HOST, port: int = DEFAULT
           region: str = DEFAULT_REGION, ready=None) -> int:
     """Run until SIGTERM/SIGINT. Writes endpoint.env once listening; ``ready(env)`` is called then."""
     app = Endpoint(home, region)
+    running = _running_server(app.home)
+    if running:
+        raise RuntimeError(f"another qsim serve (pid {running['pid']}, port {running['port']}) already uses "
+                           f"{app.home}; stop it first")
     server = make_server(host, port, app, threaded=True, request_handler=_Handler)
     port = server.server_port
     worker = _start_worker(app.home)
@@ -212,11 +230,12 @@ def serve(home: str | os.PathLike, host: str = DEFAULT_HOST, port: int = DEFAULT
                 pass
 
     app.notify = notify
+
     env = environment(app.home, host, port, region)
     path = write_env_file(app.home, env)
     _write_private(app.home / "endpoint" / "server.json",
-                   json.dumps({"pid": os.getpid(), "host": host, "port": port, "region": region,
-                               "started": time.time()}))
+                   json.dumps({"pid": os.getpid(), "start": processes.start_time(os.getpid()), "host": host,
+                               "port": port, "region": region, "started": time.time()}))
     print(f"qsim endpoint listening on {env['AWS_ENDPOINT_URL']} (QSIM_HOME={app.home}); "
           f"clients: . {path}", file=sys.stderr, flush=True)
     if ready:

@@ -15,7 +15,7 @@ import pytest
 from braket.aws import AwsQuantumJob
 from braket.jobs import hybrid_job
 
-from conftest import wait_for
+from tests.endpoint.conftest import wait_for
 
 SV1 = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "jobs" / "sv1_style"
@@ -165,9 +165,22 @@ def test_restart_mid_job_loses_nothing(endpoint, launched, tmp_path):
     job = AwsQuantumJob.create(device=SV1, source_module=str(script), wait_until_complete=False)
     before = {j["jobArn"] for j in boto3.client("braket").search_jobs(filters=[])["jobs"]}
     wait_for(lambda: job.state() == "RUNNING", 60, 0.2, "the job to run")
-    endpoint.stop()
+    braket = boto3.client("braket")
+    action = json.dumps({"braketSchemaHeader": {"name": "braket.ir.openqasm.program", "version": "1"},
+                         "source": "OPENQASM 3.0;\nqubit[3] q;\nh q[0];\n#pragma braket result probability q[0]"})
+    bucket = f"amazon-braket-us-east-1-{boto3.client('sts').get_caller_identity()['Account']}"
+    tasks = [braket.create_quantum_task(action=action, deviceArn=SV1, shots=0, outputS3Bucket=bucket,
+                                        outputS3KeyPrefix="restart")["quantumTaskArn"] for _ in range(4)]
+    endpoint.stop()  # tasks may be queued, running or done: none may be lost
     endpoint.start()
     assert job.state() == "RUNNING"  # the job went on while the endpoint was down
+    braket = boto3.client("braket")
+    for arn in tasks:
+        wait_for(lambda: braket.get_quantum_task(quantumTaskArn=arn)["status"] == "COMPLETED", 60, 0.1,
+                 f"task {arn}")
+        key = braket.get_quantum_task(quantumTaskArn=arn)["outputS3Directory"] + "/results.json"
+        body = json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+        assert body["resultTypes"][0]["value"] == pytest.approx([0.5, 0.5], abs=1e-12)
     gate.write_text("")
     assert finished(job) == "COMPLETED", job.metadata().get("failureReason")
     assert job.result()["p"] == pytest.approx([0.5, 0.5], abs=1e-12)

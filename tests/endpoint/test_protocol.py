@@ -244,3 +244,27 @@ def test_discovery_file_and_credentials_are_private(endpoint):
     out = subprocess.run(["bash", "-c", f". {env_file} && env"], capture_output=True, text=True, check=True).stdout
     for k, v in env.items():
         assert f"{k}={v}\n" in out
+
+
+def test_multipart_upload_and_one_server_per_home(endpoint, tmp_path):
+    from boto3.s3.transfer import TransferConfig
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="big")
+    data = os.urandom(6 * 1024 * 1024 + 123)
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    config = TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024)
+    s3.upload_file(str(path), "big", "data/big.bin", Config=config)
+    assert (endpoint.home / "s3" / "big" / "data" / "big.bin").read_bytes() == data
+    assert not any((endpoint.home / "s3-uploads").iterdir())
+    import subprocess
+
+    second = subprocess.run([sys.executable, "-m", "qsim", "serve", "--port", "0"], capture_output=True, text=True,
+                            env=dict(os.environ, QSIM_HOME=str(endpoint.home)), timeout=60)
+    assert second.returncode == 2 and "already uses" in second.stderr
+    remote = subprocess.run([sys.executable, "-m", "qsim", "serve", "--host", "0.0.0.0"], capture_output=True,
+                            text=True, env=dict(os.environ, QSIM_HOME=str(tmp_path / "other")), timeout=60)
+    assert remote.returncode == 2 and "--allow-remote" in remote.stderr
+    with pytest.raises(FileNotFoundError, match="qsim serve"):
+        jobs.endpoint.use(tmp_path / "never-served")

@@ -13,7 +13,7 @@ from braket.circuits.observables import X, Y, Z
 from braket.devices import LocalSimulator
 from braket.ir.openqasm import Program
 
-from conftest import wait_for
+from tests.endpoint.conftest import wait_for
 
 SV1 = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
 
