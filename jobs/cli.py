@@ -5,7 +5,10 @@ which calls ``args.func(args)`` and exits with its return value; and ``jobs.__ma
 
 Commands print JSON where the API returns data. Bad input gives exit code 2 and one line
 ``error: ...`` naming the offending value, never a traceback. ``create --wait`` exits 0 only if the
-job COMPLETED (1 if it FAILED or was CANCELLED).
+job COMPLETED (1 if it FAILED or was CANCELLED), and prints progress with the elapsed time to stderr.
+A job name given where an ARN is expected means the newest job of that name (said on stderr).
+``--wait`` and ``get`` warn when a COMPLETED job saved no results but its log shows an error;
+``result`` of a job without results says so and exits 1.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import functools
 import json
 import os
+import re
 import sys
 import time
 from datetime import datetime
@@ -79,24 +83,123 @@ def cmd_create(args) -> int:
     print(f"created {arn}", file=sys.stderr)
     job = _follow(client, arn, show_log=not args.quiet)
     print(_json(job))
+    _warn_if_silently_failed(client, job)
     return EXIT_OK if job["status"] == "COMPLETED" else EXIT_JOB_FAILED
 
 
+PROGRESS_EVERY = 3.0  # seconds without news before --wait says what the job is doing
+
+
 def _follow(client, arn: str, show_log: bool) -> dict:
-    """Print events (and the log) to stderr as they appear, until the job ends; return GetJob."""
+    """Print events (and the log) to stderr as they appear, until the job ends; return GetJob.
+    Every event line carries the time since the job was created; while nothing new appears, a
+    progress line every few seconds says what the job is doing."""
     seen_events, offset, log = 0, 0, client.get_job_log(arn)
+    last_news = time.monotonic()
     while True:
         job = client.get_job(arn)
+        elapsed = _elapsed(job)
         for e in job["events"][seen_events:]:
-            print(f"[{e['timeOfEvent']:%H:%M:%S}] {e['eventType']}: {e['message']}", file=sys.stderr)
+            print(f"[{e['timeOfEvent']:%H:%M:%S} +{elapsed:.1f}s] {e['eventType']}: {e['message']}", file=sys.stderr)
+            last_news = time.monotonic()
         seen_events = len(job["events"])
         if show_log and log.exists():
-            offset = _copy_log(log, offset, sys.stderr, whole_lines=True)
+            new_offset = _copy_log(log, offset, sys.stderr, whole_lines=True)
+            if new_offset != offset:
+                offset, last_news = new_offset, time.monotonic()
         if job["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
             if job.get("failureReason"):
                 print(f"failureReason: {job['failureReason']}", file=sys.stderr)
             return job
+        if time.monotonic() - last_news >= PROGRESS_EVERY:
+            print(f"[+{elapsed:.0f}s] {_phase(job, log)}", file=sys.stderr, flush=True)
+            last_news = time.monotonic()
         time.sleep(0.25)
+
+
+def _elapsed(job: dict) -> float:
+    created = job.get("createdAt")
+    return max(time.time() - created.timestamp(), 0.0) if isinstance(created, datetime) else 0.0
+
+
+def _phase(job: dict, log: Path) -> str:
+    """What a job that printed nothing new lately is doing, from its status, events and log."""
+    if job["status"] == "QUEUED" or not job["events"]:
+        return "queued: waiting for the supervisor to start it"
+    last = job["events"][-1]["eventType"]
+    if job["status"] == "CANCELLING":
+        return "cancelling: stopping the ranks"
+    if last == "DOWNLOADING_DATA":
+        return "staging: copying code, hyperparameters, input data and checkpoints"
+    if last == "UPLOADING_RESULTS":
+        return "packing results"
+    if last == "RUNNING" and not _script_has_printed(log):
+        ranks = job.get("instanceConfig", {}).get("instanceCount", 1)
+        doing = f"starting {ranks} rank(s): importing Python packages"
+        if _kernels_need_compiling():
+            doing += ", compiling qsim's kernels (first run after an install or upgrade; cached afterwards)"
+        return doing
+    return "running (no new output)"
+
+
+def _script_has_printed(log: Path) -> bool:
+    """Whether the log holds anything besides the launcher's own ``[qsim-jobs]`` lines."""
+    try:
+        with open(log, "rb") as f:
+            head = f.read(LOG_CHUNK)
+    except OSError:
+        return False
+    return any(line.strip() and not line.startswith(b"[qsim-jobs]") for line in head.splitlines())
+
+
+def _kernels_need_compiling() -> bool:
+    """True if Numba's on-disk cache of qsim's kernels is missing or older than their source."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("qsim.kernels")
+    if spec is None or not spec.submodule_search_locations or os.environ.get("NUMBA_CACHE_DIR"):
+        return False
+    kernels = Path(list(spec.submodule_search_locations)[0])
+    sources = [p.stat().st_mtime for p in kernels.glob("*.py")]
+    caches = [p.stat().st_mtime for p in (kernels / "__pycache__").glob("*.nbi")]
+    return bool(sources) and (not caches or max(sources) > max(caches))
+
+
+# A line of a job's log that says the script failed: a traceback, "... failed", "error: ..." or
+# "SomeError: ...".
+_FAILURE_LINE = re.compile(r"Traceback \(most recent call last\)|\bfail(?:ed|ure)\b|\berror:\s|"
+                           r"^(?:\[\d+\]\s*)?[\w.]*(?:Error|Exception)\b\s*:", re.IGNORECASE)
+
+
+def _failure_line(log: Path) -> tuple[int, str] | None:
+    """The first line of ``log`` that says something failed, as (line number, text), or None."""
+    try:
+        with open(log, errors="replace") as f:
+            for number, line in enumerate(f, 1):
+                if not line.startswith("[qsim-jobs]") and _FAILURE_LINE.search(line[:4096]):
+                    return number, line.strip()[:200]
+    except OSError:
+        return None
+    return None
+
+
+def _saved_results(client, arn: str) -> dict | None:
+    try:
+        return client.get_job_result(arn)
+    except Exception:  # an unreadable archive is not this check's business: get/result report it
+        return None
+
+
+def _warn_if_silently_failed(client, job: dict) -> None:
+    """A COMPLETED job with no results whose log shows an error probably caught its own exception
+    (Braket's example scripts do): say so on stderr."""
+    if job["status"] != "COMPLETED" or _saved_results(client, job["jobArn"]) != {}:
+        return
+    hit = _failure_line(client.get_job_log(job["jobArn"]))
+    if hit:
+        print(f"warning: job {job['jobName']} is COMPLETED but saved no results, and its log says something "
+              f"failed (line {hit[0]}: {hit[1]!r}); the script probably caught an error. See "
+              f"`python -m qsim job logs {job['jobArn']}`", file=sys.stderr)
 
 
 LOG_CHUNK = 1 << 16
@@ -131,15 +234,34 @@ def _copy_log(path: Path, offset: int, out, whole_lines: bool = False) -> int:
     return offset
 
 
+def _resolve(client, ref: str) -> str:
+    """An ARN or job id as given; a job name that several jobs share means the newest of them
+    (said on stderr), so the commands work after the second run of the same spec."""
+    if ref.startswith("arn:") or client.store.get(ref) is not None:
+        return ref
+    named = [r for r in client.store.all_jobs() if r.name == ref]
+    if len(named) < 2:
+        return ref
+    newest = max(named, key=lambda r: r.created_at)
+    created = datetime.fromtimestamp(newest.created_at).strftime("%Y-%m-%d %H:%M:%S")
+    print(f"note: {len(named)} jobs are named {ref!r}; using the newest, {newest.arn} (created {created}); "
+          f"give an ARN to pick another", file=sys.stderr)
+    return newest.arn
+
+
 @_guarded
 def cmd_get(args) -> int:
-    print(_json(_client().get_job(jobArn=args.arn)))
+    client = _client()
+    job = client.get_job(jobArn=_resolve(client, args.arn))
+    print(_json(job))
+    _warn_if_silently_failed(client, job)
     return EXIT_OK
 
 
 @_guarded
 def cmd_cancel(args) -> int:
-    print(_json(_client().cancel_job(jobArn=args.arn)))
+    client = _client()
+    print(_json(client.cancel_job(jobArn=_resolve(client, args.arn))))
     return EXIT_OK
 
 
@@ -162,6 +284,7 @@ def cmd_search(args) -> int:
 @_guarded
 def cmd_logs(args) -> int:
     client = _client()
+    args.arn = _resolve(client, args.arn)
     path = client.get_job_log(args.arn)
     offset = 0
     while True:
@@ -178,13 +301,27 @@ def cmd_logs(args) -> int:
 
 @_guarded
 def cmd_result(args) -> int:
-    print(_json(_client().get_job_result(args.arn, allow_pickle=args.allow_pickle)))
+    client = _client()
+    arn = _resolve(client, args.arn)
+    result = client.get_job_result(arn, allow_pickle=args.allow_pickle)
+    if result == {}:
+        job = client.get_job(jobArn=arn)
+        print(f"error: job {job['jobName']} ({job['status']}) saved no results: its output has no results.json "
+              f"(the script did not call save_job_result, or failed before it)", file=sys.stderr)
+        if job.get("failureReason"):
+            print(f"failureReason: {job['failureReason']}", file=sys.stderr)
+        hit = _failure_line(client.get_job_log(arn))
+        if hit:
+            print(f"its log says something failed at line {hit[0]}: {hit[1]!r}", file=sys.stderr)
+        return EXIT_JOB_FAILED
+    print(_json(result))
     return EXIT_OK
 
 
 @_guarded
 def cmd_metrics(args) -> int:
-    data = _client().get_job_metrics(args.arn, statistic=args.statistic)
+    client = _client()
+    data = client.get_job_metrics(_resolve(client, args.arn), statistic=args.statistic)
     if args.json:
         print(_json(data))
     else:
@@ -271,7 +408,7 @@ def add_job_commands(job: argparse.ArgumentParser) -> None:
     for name, func, helptext in (("get", cmd_get, "GetJob"), ("cancel", cmd_cancel, "CancelJob"),
                                  ("result", cmd_result, "the saved results (results.json)")):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("arn", help="job ARN (a job id or unique job name also works)")
+        p.add_argument("arn", help="job ARN (a job id or a job name also works: the newest job of that name)")
         if name == "result":
             p.add_argument("--allow-pickle", action="store_true")
         p.set_defaults(func=func)

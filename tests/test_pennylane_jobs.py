@@ -1,0 +1,153 @@
+"""Issue 8 from the command line, as a user runs it (``python -m qsim job ...`` in a subprocess):
+
+* the PennyLane job example (``qml.device(AMZN_BRAKET_DEVICE_ARN.split("/")[1], wires=n)`` with
+  ``local:qsim/qsim.qubit``) runs unchanged at instanceCount 1 and 2 and gives the same numbers;
+* a job that failed looks failed: warnings for a COMPLETED job without results whose log shows an
+  error, ``job result`` without results exits 1 and says so, ``--wait`` shows progress with the
+  elapsed time, and a job name used twice picks the newest job (said on stderr).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "jobs" / "pennylane_qubit"
+ROLE = "arn:aws:iam::000000000000:role/local-tests"
+
+
+def qsim_job(home, *args, timeout=240):
+    env = {**os.environ, "QSIM_HOME": str(home), "QSIM_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "qsim", "job", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout, cwd=ROOT)
+
+
+def spec(tmp_path, name, script=None, *, instances=1, device="local:qsim/statevector", **extra):
+    if script is not None:
+        code = tmp_path / f"code-{name}"
+        code.mkdir(exist_ok=True)
+        (code / "script.py").write_text(script)
+        entry = {"entryPoint": "script", "s3Uri": str(code)}
+    else:
+        entry = {"entryPoint": "vqe_ising:main", "s3Uri": str(EXAMPLE / "src")}
+    req = {"jobName": name, "roleArn": ROLE, "algorithmSpecification": {"scriptModeConfig": entry},
+           "outputDataConfig": {"s3Path": str(tmp_path / "out")},
+           "instanceConfig": {"instanceType": "ml.m5.large", "volumeSizeInGb": 1, "instanceCount": instances},
+           "deviceConfig": {"device": device}, **extra}
+    path = tmp_path / f"{name}-{instances}.json"
+    path.write_text(json.dumps(req))
+    return str(path)
+
+
+@pytest.mark.mpi
+@pytest.mark.timeout(400)
+def test_pennylane_job_example_on_one_and_two_ranks(tmp_path):
+    shipped = json.loads((EXAMPLE / "job.json").read_text())
+    assert shipped["deviceConfig"]["device"] == "local:qsim/qsim.qubit"
+    assert 'qml.device(device_name, wires=n_qubits)' in (EXAMPLE / "src" / "vqe_ising.py").read_text()
+    home = tmp_path / "home"
+    results = {}
+    for ranks in (1, 2):
+        hps = dict(shipped["hyperParameters"], steps="2")  # 20 qubits: sharded over 2 ranks
+        p = qsim_job(home, "create", "--spec", spec(tmp_path, "pl-vqe", instances=ranks, device=shipped["deviceConfig"]
+                                                    ["device"], hyperParameters=hps), "--wait", timeout=300)
+        assert p.returncode == 0, p.stderr[-4000:]
+        assert json.loads(p.stdout)["status"] == "COMPLETED"
+        r = qsim_job(home, "result", "pl-vqe")  # a name used twice: the newest job
+        assert r.returncode == 0, r.stderr
+        results[ranks] = json.loads(r.stdout)
+        if ranks == 2:
+            assert "2 jobs are named 'pl-vqe'; using the newest" in r.stderr
+    one, two = results[1], results[2]
+    assert (one["qsim"]["distributed"], two["qsim"]["distributed"], two["qsim"]["ranks"]) == (False, True, 2)
+    assert len(one["history"]) == 2 and one["history"][1] < one["history"][0]
+    for key in ("energy", "history", "params"):
+        assert json.dumps(two[key]) == json.dumps(one[key]) or \
+            max(abs(a - b) for a, b in zip(_flat(two[key]), _flat(one[key]))) < 1e-9, key
+
+
+def _flat(x):
+    if isinstance(x, list):
+        return [v for item in x for v in _flat(item)]
+    return [x]
+
+
+SWALLOWING_SCRIPT = """\
+import traceback
+try:
+    raise ValueError("Device statevector does not exist")
+except Exception:
+    traceback.print_exc()   # as Braket's example scripts do: the job still ends COMPLETED
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_job_that_failed_looks_failed(tmp_path):
+    home = tmp_path / "home"
+    p = qsim_job(home, "create", "--spec", spec(tmp_path, "swallow", SWALLOWING_SCRIPT), "--wait")
+    assert p.returncode == 0 and json.loads(p.stdout)["status"] == "COMPLETED", p.stderr
+    assert "warning: job swallow is COMPLETED but saved no results" in p.stderr
+    assert "Traceback (most recent call last)" in p.stderr.split("warning:")[1]
+    g = qsim_job(home, "get", "swallow")
+    assert g.returncode == 0 and json.loads(g.stdout)["status"] == "COMPLETED"
+    assert "warning: job swallow is COMPLETED but saved no results" in g.stderr
+    r = qsim_job(home, "result", "swallow")
+    assert r.returncode == 1 and r.stdout == ""
+    assert "saved no results" in r.stderr and "ValueError" not in r.stdout
+    assert re.search(r"its log says something failed at line \d+: .*Traceback", r.stderr), r.stderr
+
+
+@pytest.mark.timeout(120)
+def test_quiet_success_and_no_false_alarm(tmp_path):
+    home = tmp_path / "home"
+    script = "from jobs import save_job_result\nprint('all good, 0 errors')\nsave_job_result({'x': 1})\n"
+    p = qsim_job(home, "create", "--spec", spec(tmp_path, "fine", script), "--wait")
+    assert p.returncode == 0 and "warning" not in p.stderr, p.stderr
+    # Elapsed time on every event line.
+    assert re.search(r"^\[\d\d:\d\d:\d\d \+\d+\.\ds\] RUNNING: Running 1 rank", p.stderr, re.M), p.stderr
+    assert json.loads(qsim_job(home, "result", "fine").stdout) == {"x": 1}
+    # A job without results and without errors in its log: `result` says so, `get` does not warn.
+    p = qsim_job(home, "create", "--spec", spec(tmp_path, "nothing", "print('done')\n"), "--wait")
+    assert p.returncode == 0 and "warning" not in p.stderr
+    r = qsim_job(home, "result", "nothing")
+    assert r.returncode == 1 and "job nothing (COMPLETED) saved no results" in r.stderr and "line" not in r.stderr
+
+
+@pytest.mark.timeout(120)
+def test_wait_shows_what_a_starting_job_is_doing(tmp_path):
+    home = tmp_path / "home"
+    # A script that is slow to print its first line, as a first run compiling kernels is.
+    script = "import time\ntime.sleep(4)\nfrom jobs import save_job_result\nsave_job_result({'ok': True})\n"
+    p = qsim_job(home, "create", "--spec", spec(tmp_path, "slow", script, instances=2), "--wait")
+    assert p.returncode == 0, p.stderr
+    assert re.search(r"^\[\+\d+s\] starting 2 rank\(s\): importing Python packages", p.stderr, re.M), p.stderr
+
+
+@pytest.mark.timeout(120)
+def test_commands_by_name_pick_the_newest_job(tmp_path):
+    home = tmp_path / "home"
+    arns = []
+    for value in (1, 2):
+        script = f"from jobs import save_job_result, log_metric\nlog_metric('v', {value}.0, iteration_number=0)\n" \
+                 f"print('run {value}')\nsave_job_result({{'run': {value}}})\n"
+        p = qsim_job(home, "create", "--spec", spec(tmp_path, "twice", script), "--wait", "--quiet")
+        assert p.returncode == 0, p.stderr
+        arns.append(json.loads(p.stdout)["jobArn"])
+    for command, check in (("result", lambda out: json.loads(out) == {"run": 2}),
+                           ("get", lambda out: json.loads(out)["jobArn"] == arns[1]),
+                           ("logs", lambda out: "run 2" in out and "run 1" not in out),
+                           ("metrics", lambda out: "2" in out.splitlines()[-1])):
+        p = qsim_job(home, command, "twice")
+        assert p.returncode == 0, (command, p.stderr)
+        assert check(p.stdout), (command, p.stdout)
+        assert f"2 jobs are named 'twice'; using the newest, {arns[1]}" in p.stderr, (command, p.stderr)
+    # An ARN still picks exactly that job, silently.
+    p = qsim_job(home, "result", arns[0])
+    assert json.loads(p.stdout) == {"run": 1} and "note" not in p.stderr
