@@ -173,6 +173,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _qubit_count(text: str) -> int:
+    value = _non_negative_int(text)
+    if value > 128:
+        raise argparse.ArgumentTypeError(f"{value} qubits is more than any state vector can hold (at most 128)")
+    return value
+
+
 class _OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (``qsim: error: ...``) and exit code 2."""
 
@@ -194,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--compact", action="store_true", help="print the JSON on one line")
     run.set_defaults(func=_cmd_run)
     info = sub.add_parser("info", help="version, threads, MPI library and memory limits")
-    info.add_argument("--qubits", type=int, default=None, help="show the local/global split for this many qubits")
+    info.add_argument("--qubits", type=_qubit_count, default=None,
+                      help="show the local/global split for this many qubits")
     info.set_defaults(func=_cmd_info)
     for ep in entry_points(group="qsim.cli"):
         try:

@@ -246,3 +246,12 @@ def test_a_bad_seed_through_the_api_is_a_validation_error(seed):
 
     with pytest.raises(ValidationError, match="seed must be a non-negative integer"):
         qsim.device("local:qsim/statevector").run(qsim.Circuit().h(0), shots=3, seed=seed)
+
+
+@pytest.mark.parametrize("value, match", [("-1", "-1 is negative"), ("1000", "at most 128"), ("x", "not an integer")])
+def test_info_qubits_is_checked(value, match, capsys):
+    from qsim.cli import main
+
+    code = main(["info", "--qubits", value])
+    captured = capsys.readouterr()
+    assert match in _assert_one_error_line(subprocess.CompletedProcess("info", code, captured.out, captured.err))
