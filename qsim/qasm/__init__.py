@@ -32,7 +32,9 @@ Semantics worth knowing:
 
 Modules: ``syntax`` (ANTLR -> AST, cached by source text), ``interpreter`` (the AST walk),
 ``values`` (classical types and operators), ``pragmas`` (``#pragma braket`` bodies), ``compose``
-(dense matrix of a custom-gate body), ``stdgates`` (the built-in ``stdgates.inc``).
+(dense matrix of a custom-gate body), ``stdgates`` (the built-in ``stdgates.inc``), ``limits``
+(every cap on what a program may make the front end do: loops, registers, nesting, size),
+``source`` (reading a program file: regular files only, bounded, UTF-8).
 """
 
 from __future__ import annotations
