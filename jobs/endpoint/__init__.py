@@ -7,7 +7,8 @@ Parts (each file's docstring says more):
     sigv4.py     signature verification with botocore's signer
     model.py     botocore service models: routes, parsing, generic validation, errors
     braket.py    Braket operations -> jobs.client.JobsClient / tasks.TaskStore
-    tasks.py     quantum tasks (store + worker process), served devices, capabilities
+    tasks.py     quantum tasks: the store and the worker process that runs them on qsim
+    devices.py   the served devices (SV1, local:qsim/...) and their capabilities
     s3.py        the local S3 under $QSIM_HOME/s3
     logs.py      CloudWatch Logs streams and Insights metrics queries over job logs
     aws_misc.py  STS GetCallerIdentity, IAM roles, ECR BatchGetImage

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from werkzeug.wrappers import Response
 
-from jobs.endpoint import tasks as tasks_mod
+from jobs.endpoint import devices
 from jobs.endpoint.model import ApiError, error_body, service, to_wire, validate
 from jobs.errors import JobsError
 
@@ -113,13 +113,16 @@ class BraketHandler:
                 section[member] = self.to_local(section[member], f"{key}.{member}")
         device = (req.get("deviceConfig") or {}).get("device") if isinstance(req.get("deviceConfig"), dict) else None
         if isinstance(device, str):
-            tasks_mod.check_device(device, "deviceConfig.device", for_job=True)
+            devices.check_device(device, "deviceConfig.device", for_job=True)
         return req
 
     # --- jobs --------------------------------------------------------------------------------------
 
     def CreateJob(self, **req):  # noqa: N802 - operation names as the model spells them
-        arn = self.ep.jobs.create_job(**self._job_request(req))["jobArn"]
+        try:
+            arn = self.ep.jobs.create_job(**self._job_request(req))["jobArn"]
+        except JobsError as e:  # name the client's s3:// locations, not the files behind them
+            raise ApiError(e.code, e.message.replace(str(self.ep.s3.root) + "/", "s3://")) from None
         if req.get("tags"):
             self.ep.tasks.tag(arn, req["tags"])
         return {"jobArn": self.wire_arn(arn)}
@@ -170,10 +173,10 @@ class BraketHandler:
         return self.ep.tasks.search(filters, maxResults, nextToken)
 
     def GetDevice(self, deviceArn):  # noqa: N802
-        return tasks_mod.get_device(deviceArn)
+        return devices.get_device(deviceArn)
 
     def SearchDevices(self, filters, maxResults=None, nextToken=None):  # noqa: N802
-        return tasks_mod.search_devices(filters, maxResults, nextToken)
+        return devices.search_devices(filters, maxResults, nextToken)
 
     # --- tags --------------------------------------------------------------------------------------
 

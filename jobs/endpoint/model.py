@@ -16,6 +16,7 @@ handlers. Nothing here knows what an operation does.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from datetime import datetime, timezone
@@ -228,6 +229,20 @@ def _length(meta, n: int, path: str, unit: str) -> None:
 
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
+
+
+def page_token(offset: int) -> str:
+    """A nextToken for the page starting at ``offset`` (opaque to clients, as the service's are)."""
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def page_offset(token) -> int:
+    if token is None:
+        return 0
+    try:
+        return int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
+    except (ValueError, KeyError, TypeError):
+        raise ApiError("ValidationException", f"nextToken: {token!r} is not a token from this API") from None
 
 
 # --- responses --------------------------------------------------------------------------------------

@@ -1,7 +1,6 @@
-"""Quantum tasks and devices: a task store, the worker process that runs tasks on qsim, and the
-devices the endpoint serves.
+"""Quantum tasks: a task store and the worker process that runs tasks on qsim.
 
-Who calls this: ``jobs.endpoint.braket`` (CreateQuantumTask ... SearchDevices, tags) and
+Who calls this: ``jobs.endpoint.braket`` (CreateQuantumTask ... SearchQuantumTasks, tags) and
 ``python -m jobs.endpoint.tasks --home H``, the worker ``qsim serve`` starts and wakes through its
 stdin (one line per new task; it also polls every second). The worker ends when its stdin closes.
 
@@ -13,14 +12,12 @@ Results are written as the service writes them: ``results.json`` (a GateModelTas
 COMPLETED. ``taskMetadata.deviceId`` is the requested device; ``additionalMetadata.simulatorMetadata``
 and the ``qsimVersion`` member say that qsim ran it.
 
-Devices: SV1's ARN and qsim's own ``local:qsim/...`` names (``qsim.device.KNOWN_DEVICES``). Any
-other AWS device ARN (QPUs, DM1, TN1) is refused at create time, naming the ARN.
+Which devices a task may name: ``jobs.endpoint.devices``.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import json
 import os
@@ -34,10 +31,9 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from jobs.endpoint.model import ApiError
+from jobs.endpoint.devices import check_device
+from jobs.endpoint.model import ApiError, page_offset, page_token
 
-SV1 = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
-POLL_INTERVAL_MS = 20
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 
 _SCHEMA = """
@@ -55,91 +51,6 @@ CREATE TABLE IF NOT EXISTS tags (resource_arn TEXT NOT NULL, key TEXT NOT NULL, 
     PRIMARY KEY (resource_arn, key));
 CREATE TABLE IF NOT EXISTS tags_seeded (resource_arn TEXT PRIMARY KEY);
 """
-
-
-# --- devices ------------------------------------------------------------------------------------------
-
-
-def served_devices() -> dict[str, tuple[str, str]]:
-    """ARN -> (device name, provider) of every device this endpoint runs."""
-    from qsim.device import KNOWN_DEVICES
-
-    out = {SV1: ("SV1", "Amazon Braket")}
-    out.update({arn: (arn.split("/", 1)[-1], "qsim") for arn in KNOWN_DEVICES})
-    return out
-
-
-def check_device(arn: str, field: str, for_job: bool = False) -> None:
-    """Refuse AWS device ARNs qsim does not serve (jobs may also name embedded ``local:`` simulators)."""
-    if arn in served_devices() or (for_job and not arn.startswith("arn:")):
-        return
-    raise ApiError("ValidationException",
-                   f"{field}: device {arn!r} is not served by qsim's local endpoint; it runs "
-                   f"{', '.join(served_devices())}. QPUs and the other managed simulators (DM1, TN1) need "
-                   "Amazon Braket itself")
-
-
-def capabilities(arn: str) -> dict:
-    import qsim
-    from qsim.integrations.capabilities import gate_model_capabilities
-
-    doc = gate_model_capabilities(qsim.device("local:qsim/statevector").properties,
-                                  {"getTaskPollIntervalMillis": POLL_INTERVAL_MS})
-    doc["braketSchemaHeader"] = {"name": "braket.device_schema.simulators.gate_model_simulator_device_capabilities",
-                                 "version": "1"}
-    doc["service"]["braketSchemaHeader"] = {"name": "braket.device_schema.device_service_properties",
-                                            "version": "1"}
-    doc["service"]["deviceDocumentation"] = {"imageUrl": "", "summary": f"{arn} served by qsim's local endpoint",
-                                             "externalDocumentationUrl": ""}
-    doc["service"]["deviceLocation"] = "qsim (this machine)"
-    doc["service"]["updatedAt"] = "2026-01-01T00:00:00+00:00"
-    doc["deviceParameters"] = {"title": "GateModelSimulatorDeviceParameters", "type": "object"}
-    return doc
-
-
-def _device_summary(arn: str) -> dict:
-    name, provider = served_devices()[arn]
-    return {"deviceArn": arn, "deviceName": name, "providerName": provider, "deviceType": "SIMULATOR",
-            "deviceStatus": "ONLINE"}
-
-
-def get_device(deviceArn: str) -> dict:  # noqa: N803 - the model's member name
-    if deviceArn not in served_devices():
-        raise ApiError("ResourceNotFoundException", f"deviceArn: {deviceArn!r} is not served by qsim's local endpoint "
-                                                    f"(served: {', '.join(served_devices())})")
-    return {**_device_summary(deviceArn), "deviceCapabilities": json.dumps(capabilities(deviceArn)),
-            "deviceQueueInfo": [{"queue": "QUANTUM_TASKS_QUEUE", "queueSize": "0", "queuePriority": "Normal"}]}
-
-
-def search_devices(filters, max_results=None, next_token=None) -> dict:
-    keys = {"deviceArn": "deviceArn", "deviceName": "deviceName", "providerName": "providerName",
-            "deviceType": "deviceType", "deviceStatus": "deviceStatus"}
-    # Only ARNs: the SDK's AwsDevice.get_devices builds an AwsDevice of each, which needs an ARN's form
-    # (local:qsim/... names are still served by GetDevice and CreateQuantumTask).
-    rows = [_device_summary(a) for a in served_devices() if a.startswith("arn:")]
-    for f in filters:
-        if f["name"] not in keys:
-            raise ApiError("ValidationException", f"filters: name {f['name']!r} is not one of {', '.join(keys)}")
-        rows = [r for r in rows if r[keys[f["name"]]] in f["values"]]
-    start = _offset(next_token)
-    limit = max_results or 100
-    out = {"devices": rows[start:start + limit]}
-    if start + limit < len(rows):
-        out["nextToken"] = _token(start + limit)
-    return out
-
-
-def _token(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def _offset(token) -> int:
-    if token is None:
-        return 0
-    try:
-        return int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
-    except (ValueError, KeyError, TypeError):
-        raise ApiError("ValidationException", f"nextToken: {token!r} is not a token from this API") from None
 
 
 def _iso(ts: float | None) -> str | None:
@@ -293,7 +204,7 @@ class TaskStore:
             args += vals[:need]
         sql = "SELECT * FROM tasks" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
         rows = self._read(sql, args)
-        start, limit = _offset(next_token), max_results or 100
+        start, limit = page_offset(next_token), max_results or 100
         page = rows[start:start + limit]
         out = {"quantumTasks": [{"quantumTaskArn": r["arn"], "status": r["status"], "deviceArn": r["device_arn"],
                                  "shots": r["shots"], "outputS3Bucket": r["bucket"],
@@ -301,7 +212,7 @@ class TaskStore:
                                  "createdAt": r["created_at"], "endedAt": r["ended_at"],
                                  "tags": self.tags(r["arn"])} for r in page]}
         if start + limit < len(rows):
-            out["nextToken"] = _token(start + limit)
+            out["nextToken"] = page_token(start + limit)
         return out
 
     # --- tags ----------------------------------------------------------------------------------
@@ -355,9 +266,8 @@ class TaskStore:
 def run_task(row: dict, device, s3_root: Path) -> tuple[str, str | None]:
     """Run one claimed task; write results.json; return (status, failure reason)."""
     import qsim
-    from qsim.errors import QsimError
-
     from jobs.staging import atomic_write_bytes
+    from qsim.errors import QsimError
 
     action = json.loads(row["action"])
     t0 = time.perf_counter()
