@@ -193,3 +193,24 @@ def test_braket_sdk_local_simulator_serves_adjoint_gradient():
             down[name] -= k * 1e-3
             d += w * (energy(up) - energy(down))
         assert abs(value["gradient"][name] - d / 1e-3) < 1e-7, name
+
+
+def test_one_qubit_runs_and_a_diagonal_observable_match_the_oracle():
+    """The one-pass paths: runs of one-qubit gates on one qubit (constants between rotations, a
+    gate with two parameters) and an H made only of Z products."""
+    rng = np.random.default_rng(3)
+    a, b, g = (FreeParameter(p) for p in NAMES)
+    c = Circuit()
+    for layer in range(2):
+        for q in range(3):
+            c.ry(q, a * (q + 1)).h(q).rz(q, b - q).gate("prx", [q], [g, a]).t(q)
+        for q in range(2):
+            c.cnot(q, q + 1)
+    terms = [(0.7, obs.Z(), [0]), (-1.2, obs.Z() @ obs.Z(), [1, 2]), (0.4, obs.I() @ obs.Z(), [0, 2])]
+    c.adjoint_gradient(terms)
+    values = _values(rng)
+    value = qsim.device().run(c, inputs=values).result().values[0]
+    ref = oracle_gradient(c, values, terms, list(value["gradient"]))
+    assert abs(value["expectation"] - oracle_expectation(c, values, terms)) < 1e-10
+    for p, v in value["gradient"].items():
+        assert abs(v - ref[p]) < 1e-7, p

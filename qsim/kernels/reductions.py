@@ -7,7 +7,12 @@
   positions of targets and controls, ``cval`` = the control values at their positions); outside
   the controlled subspace ``D`` counts as 0, not as the identity: it is the derivative of a
   controlled gate;
-* ``axpy(y, c, x)``: y += c x.
+* ``axpy(y, c, x)``: y += c x;
+* ``one_qubit_chain(psi, lam, bit, udag, dmat)``: the adjoint sweep over a run of one-qubit gates
+  on one bit in one pass: for k = 0..m-1, ``out[k, j]`` = <lam| dmat[k, j] |psi>, then both states
+  are multiplied by ``udag[k]`` (so ``psi`` and ``lam`` are read and written once for the run);
+* ``diagonal_observable(psi, out, zmasks, coeffs)``: out = (sum_k coeffs[k] Z^zmasks[k]) psi, a
+  weighted sum of Z products (``zmasks[k]`` = bits of the Z factors), in one pass.
 
 Sums are accumulated in complex128 whatever the state's precision, per chunk, then added in a fixed
 order, so a result does not depend on the thread count.  Pure array code: no MPI (the distributed
@@ -104,6 +109,61 @@ def _matrix_inner(a, b, D, offsets, fixed, cval, out):
         out[k] = total
 
 
+def _one_qubit_chain(psi, lam, bit, udag, dmat, out):
+    half = psi.shape[0] >> 1
+    m = udag.shape[0]
+    P = dmat.shape[1]
+    chunks = max(1, min(_CHUNKS, half))
+    part = np.zeros((chunks, m, P), dtype=np.complex128)
+    low = (np.int64(1) << bit) - 1
+    for c in prange(chunks):
+        lo = c * half // chunks
+        hi = (c + 1) * half // chunks
+        acc = np.zeros((m, P), dtype=np.complex128)
+        for i in range(lo, hi):
+            i0 = ((i >> bit) << (bit + 1)) | (i & low)
+            i1 = i0 | (np.int64(1) << bit)
+            p0 = complex(psi[i0])
+            p1 = complex(psi[i1])
+            l0 = complex(lam[i0])
+            l1 = complex(lam[i1])
+            for k in range(m):
+                c0 = l0.conjugate()
+                c1 = l1.conjugate()
+                for j in range(P):
+                    acc[k, j] += c0 * (dmat[k, j, 0, 0] * p0 + dmat[k, j, 0, 1] * p1) + \
+                        c1 * (dmat[k, j, 1, 0] * p0 + dmat[k, j, 1, 1] * p1)
+                a, b, cc, d = udag[k, 0, 0], udag[k, 0, 1], udag[k, 1, 0], udag[k, 1, 1]
+                p0, p1 = a * p0 + b * p1, cc * p0 + d * p1
+                l0, l1 = a * l0 + b * l1, cc * l0 + d * l1
+            psi[i0] = p0
+            psi[i1] = p1
+            lam[i0] = l0
+            lam[i1] = l1
+        for k in range(m):
+            for j in range(P):
+                part[c, k, j] = acc[k, j]
+    for k in range(m):
+        for j in range(P):
+            total = 0j
+            for c in range(chunks):
+                total += part[c, k, j]
+            out[k, j] = total
+
+
+def _diagonal_observable(psi, out, zmasks, coeffs):
+    for i in prange(psi.shape[0]):
+        w = 0.0
+        for k in range(zmasks.shape[0]):
+            x = i & zmasks[k]
+            parity = 0
+            while x:
+                x &= x - 1
+                parity ^= 1
+            w += -coeffs[k] if parity else coeffs[k]
+        out[i] = psi[i] * w
+
+
 def _axpy(y, c, x):
     for i in prange(y.shape[0]):
         y[i] += c * x[i]
@@ -112,6 +172,8 @@ def _axpy(y, c, x):
 _INNER = _two_builds(_inner)
 _MATRIX_INNER = _two_builds(_matrix_inner)
 _AXPY = _two_builds(_axpy)
+_CHAIN = _two_builds(_one_qubit_chain)
+_DIAG_OBS = _two_builds(_diagonal_observable)
 
 
 def inner(a: np.ndarray, b: np.ndarray) -> complex:
@@ -127,3 +189,14 @@ def matrix_inner(a, b, D, offsets, fixed, cval) -> np.ndarray:
 
 def axpy(y: np.ndarray, c: complex, x: np.ndarray) -> None:
     _pick(_AXPY, y.shape[0])(y, y.dtype.type(c), x)
+
+
+def one_qubit_chain(psi, lam, bit, udag, dmat) -> np.ndarray:
+    out = np.zeros(dmat.shape[:2], dtype=np.complex128)
+    _pick(_CHAIN, psi.shape[0])(psi, lam, np.int64(bit), np.ascontiguousarray(udag, dtype=np.complex128),
+                                np.ascontiguousarray(dmat, dtype=np.complex128), out)
+    return out
+
+
+def diagonal_observable(psi, out, zmasks, coeffs) -> None:
+    _pick(_DIAG_OBS, psi.shape[0])(psi, out, np.asarray(zmasks, dtype=np.int64), np.asarray(coeffs, dtype=np.float64))

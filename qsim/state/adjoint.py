@@ -198,8 +198,29 @@ def _local_matrix_inner(x, y, tbits, cbits, cvals, D):
     return KR.matrix_inner(x, y, D, _offsets(tbits), fixed, cval)
 
 
+def _z_masks(psi, terms):
+    """The Z-bit masks of ``terms`` if every factor is z or i (a diagonal H), else None."""
+    masks = []
+    for _, observable, targets in terms:
+        mask = 0
+        pos = 0
+        for f in observable.factors:
+            if f.name not in ("z", "i"):
+                return None
+            if f.name == "z":
+                mask |= 1 << (psi.n_qubits - 1 - targets[pos])
+            pos += f.qubit_count
+        masks.append(mask)
+    return masks
+
+
 def apply_observable(psi, terms):
     """H|psi> as a new state, for ``terms`` = [(coefficient, Observable, targets)]."""
+    masks = None if psi.distributed else _z_masks(psi, terms)
+    if masks is not None:  # a sum of Z products: one pass
+        lam = psi.copy()
+        KR.diagonal_observable(psi.array, lam.array, masks, [float(c) for c, _, _ in terms])
+        return lam
     lam = zeros_like(psi)
     for coeff, observable, targets in terms:
         t = psi.copy()
@@ -222,7 +243,20 @@ def adjoint_gradient(psi, ops, values, terms, parameters):
     grad = {p: 0.0 for p in parameters}
     lam = apply_observable(psi, terms)
     expectation = inner(psi, lam).real
-    for op in reversed(ops):
+    ops = list(ops)
+    i = len(ops) - 1
+    while i >= 0:
+        op = ops[i]
+        if not psi.distributed and len(op.targets) == 1 and not op.controls:
+            j = i
+            while j > 0 and len(ops[j - 1].targets) == 1 and not ops[j - 1].controls and \
+                    ops[j - 1].targets == op.targets:
+                j -= 1
+            if i - j >= 1 or op.free_parameters() & wanted:
+                _one_qubit_run(psi, lam, ops[j:i + 1], values, wanted, grad)
+                i = j - 1
+                continue
+        i -= 1
         derivs = {}
         if op.free_parameters() & wanted:
             m, derivs = gate_derivatives(op, values, wanted)
@@ -237,3 +271,28 @@ def adjoint_gradient(psi, ops, values, terms, parameters):
         psi.apply(op.targets, m_dag, op.controls, op.control_states)
         lam.apply(op.targets, m_dag, op.controls, op.control_states)
     return float(expectation), grad
+
+
+def _one_qubit_run(psi, lam, run, values, wanted, grad):
+    """The backward sweep over ``run`` (one-qubit gates on one qubit, in circuit order) in one pass
+    over both states (``qsim.kernels.reductions.one_qubit_chain``)."""
+    udag, dmats, names = [], [], []
+    for op in reversed(run):
+        derivs = {}
+        if op.free_parameters() & wanted:
+            m, derivs = gate_derivatives(op, values, wanted)
+        if not derivs:
+            m = op.bind(values).matrix() if op.free_parameters() else op.matrix()
+        udag.append(m.conj().T)
+        names.append(list(derivs))
+        dmats.append([derivs[k] for k in derivs])
+    width = max(1, max(len(d) for d in dmats))
+    D = np.zeros((len(run), width, 2, 2), dtype=np.complex128)
+    for k, d in enumerate(dmats):
+        for j, mat in enumerate(d):
+            D[k, j] = mat
+    out = KR.one_qubit_chain(psi.array, lam.array, psi.n_qubits - 1 - run[0].targets[0], np.array(udag), D)
+    phase = np.conj(lam.global_phase) * psi.global_phase
+    for k, ns in enumerate(names):
+        for j, name in enumerate(ns):
+            grad[name] += 2.0 * float((out[k, j] * phase).real)
