@@ -62,7 +62,7 @@ def _request(code: Path, out: Path, name: str) -> dict:
 def main(argv=None) -> int:
     parser = add_common_args(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
     args = parser.parse_args(argv)
-    n_get, n_task, n_jobs = (5, 3, 3) if args.smoke else (args.reps or 200, 40, 30)
+    n_get, n_task, n_jobs = (5, 3, 3) if args.smoke else (args.reps or 200, 40, 10)
     tmp = Path(tempfile.mkdtemp(prefix="qsim-endpoint-bench-"))
     home = tmp / "home"
     with socket.socket() as s:

@@ -218,7 +218,7 @@ class TaskStore:
     # --- tags ----------------------------------------------------------------------------------
 
     def tags(self, arn: str, initial: dict | None = None) -> dict:
-        if initial:
+        if initial and not self._read("SELECT 1 FROM tags_seeded WHERE resource_arn=?", (arn,)):
             with self._tx() as con:
                 if con.execute("INSERT OR IGNORE INTO tags_seeded VALUES (?)", (arn,)).rowcount:
                     con.executemany("INSERT OR IGNORE INTO tags VALUES (?,?,?)",
