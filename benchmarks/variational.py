@@ -1,19 +1,31 @@
-"""The variational loop: HEA (4 layers of ry, rz on every qubit + a CNOT chain), <sum_i Z_i>.
+"""The variational loop: HEA (4 layers of ry, rz on every qubit + a CNOT chain), <sum_i Z_i>, side by
+side with the peers in one run, and a full adjoint gradient.
 
-Each evaluation is ``qsim.device().run(circuit_with_FreeParameters, inputs={...}).result()`` with new
-random angles, so it pays the whole per-call cost: binding 8n parameters, lowering and fusion,
-building matrices, kernel dispatch, the simulation and the expectation values.  Evaluations per second
-= calls / total time of a loop of at least ``--seconds``; also 1 / best call.  ``--profile`` prints
-where the per-call time goes (cProfile, top functions by own time).
+Each qsim evaluation is ``dev.run(circuit_with_FreeParameters, inputs={...}).result()`` with new
+random angles, so it pays the whole per-call cost (the device compiles the circuit once and then
+rebinds only the angles).  The peers do the same work their own fastest documented way: qulacs
+(``ParametricQuantumCircuit.set_parameter`` + ``update_quantum_state`` + ``Observable``), PennyLane
+Lightning (a QNode returning ``expval`` of the sum, ``diff_method="adjoint"`` for its gradient) and
+qsimcirq (``simulate_expectation_values`` with a ``ParamResolver``, complex64).  A peer that is not
+installed (``pip install -e '.[peers]'``) is skipped.  Evaluations per second = calls / total time
+of a loop of at least ``--seconds``.  The gradient rows time one full gradient (8n parameters).
 
-    python benchmarks/variational.py                  # n = 12 16 20, c128
+``--profile`` breaks one qsim call down into parse, bind (parameter values and gate matrices),
+lower, fuse (re-binding the fused blocks), apply (kernels), results and other, for the circuit and
+for the same program as OpenQASM text (Braket's form; parsed once, then re-bound).
+
+    python benchmarks/variational.py                      # n = 12 20, qsim and peers, gradients at 20
     python benchmarks/variational.py --n 12 --profile
+    python benchmarks/variational.py --ranks 2            # also the gradient on 2 MPI ranks
     python benchmarks/variational.py --smoke
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 import time
 
@@ -26,83 +38,313 @@ except ImportError:  # run as a script
     import _common as C
     import workloads as W
 
-# Peers on this machine, evaluations per second (mean over >= 3 s; 2 threads).
-PEERS = {12: {"qulacs c128": 798, "lightning c128": 163, "qsimcirq c64": 145, "aer c128": 77.6, "braket": 11.2},
-         16: {"qsimcirq c64": 80, "lightning c64": 80.1, "lightning c128": 71.5, "qulacs c128": 44.5,
-              "aer c128": 26.8, "braket": 5.43},
-         20: {"qsimcirq c64": 22.6, "lightning c64": 13.9, "lightning c128": 4.86, "qulacs c128": 2.56,
-              "aer c128": 1.98, "braket": 1.31}}
+
+# ------------------------------------------------------------------------------------- qsim
+def qsim_evaluator(n, precision="double"):
+    import qsim
+
+    circuit, names = W.hea(n)
+    dev = qsim.device(precision=precision)
+
+    def evaluate(theta):
+        return float(np.sum(dev.run(circuit, inputs=dict(zip(names, theta))).result().values[0]))
+
+    return evaluate, len(names)
 
 
-def evaluate(dev, circuit, names, rng) -> float:
-    inputs = dict(zip(names, rng.uniform(-np.pi, np.pi, len(names))))
-    values = dev.run(circuit, inputs=inputs).result().values
-    return float(np.sum(values[0]))
+def qsim_gradient(n, precision="double"):
+    import qsim
+    from qsim.circuit import observables as obs
+
+    circuit, names = W.hea(n)
+    circuit.result_types.clear()
+    circuit.adjoint_gradient([(1.0, obs.Z(), [q]) for q in range(n)])
+    dev = qsim.device(precision=precision)
+
+    def gradient(theta):
+        value = dev.run(circuit, inputs=dict(zip(names, theta))).result().values[0]
+        return value["expectation"], np.array([value["gradient"][k] for k in names])
+
+    return gradient, len(names)
 
 
-def loop(dev, circuit, names, seconds: float, min_calls: int):
-    rng = np.random.default_rng(11)
+def hea_qasm(n, layers=4):
+    """The HEA as Braket's SDK would send it (OpenQASM 3 with `input float` angles)."""
+    lines = ["OPENQASM 3.0;"]
+    names = [f"{ab}_{layer}_{q}" for layer in range(layers) for q in range(n) for ab in "ab"]
+    lines += [f"input float {p};" for p in names]
+    lines.append(f"qubit[{n}] q;")
+    for layer in range(layers):
+        for q in range(n):
+            lines += [f"ry(a_{layer}_{q}) q[{q}];", f"rz(b_{layer}_{q}) q[{q}];"]
+        lines += [f"cnot q[{q}], q[{q + 1}];" for q in range(n - 1)]
+    lines.append("#pragma braket result expectation z all")
+    return "\n".join(lines), names
+
+
+# ------------------------------------------------------------------------------------- peers
+def qulacs_evaluator(n, layers=4):
+    from qulacs import Observable, ParametricQuantumCircuit, QuantumState
+
+    c = ParametricQuantumCircuit(n)
+    for _ in range(layers):
+        for q in range(n):
+            c.add_parametric_RY_gate(q, 0.0)
+            c.add_parametric_RZ_gate(q, 0.0)
+        for q in range(n - 1):
+            c.add_CNOT_gate(q, q + 1)
+    H = Observable(n)
+    for q in range(n):
+        H.add_operator(1.0, f"Z {q}")
+    state = QuantumState(n)
+
+    def evaluate(theta):
+        for i, t in enumerate(theta):
+            c.set_parameter(i, float(t))
+        state.set_zero_state()
+        c.update_quantum_state(state)
+        return H.get_expectation_value(state)
+
+    def gradient(theta):
+        for i, t in enumerate(theta):
+            c.set_parameter(i, float(t))
+        return None, np.array(c.backprop(H))
+
+    return evaluate, gradient, 2 * n * layers
+
+
+def lightning_evaluator(n, layers=4, c_dtype=np.complex128):
+    import pennylane as qml
+    from pennylane import numpy as pnp
+
+    dev = qml.device("lightning.qubit", wires=n, c_dtype=c_dtype)
+    H = qml.sum(*[qml.Z(q) for q in range(n)])
+
+    def body(theta):
+        k = 0
+        for _ in range(layers):
+            for q in range(n):
+                qml.RY(theta[k], wires=q)
+                qml.RZ(theta[k + 1], wires=q)
+                k += 2
+            for q in range(n - 1):
+                qml.CNOT(wires=[q, q + 1])
+        return qml.expval(H)
+
+    plain = qml.QNode(body, dev, diff_method=None)
+    adjoint = qml.QNode(body, dev, diff_method="adjoint")
+    grad = qml.grad(adjoint)
+
+    def evaluate(theta):
+        return float(plain(np.asarray(theta)))
+
+    def gradient(theta):
+        return None, np.asarray(grad(pnp.array(theta, requires_grad=True)))
+
+    return evaluate, gradient, 2 * n * layers
+
+
+def qsimcirq_evaluator(n, layers=4):
+    import cirq
+    import qsimcirq
+    import sympy
+
+    qubits = cirq.LineQubit.range(n)
+    symbols = []
+    ops = []
+    for layer in range(layers):
+        for q in range(n):
+            a, b = sympy.Symbol(f"a_{layer}_{q}"), sympy.Symbol(f"b_{layer}_{q}")
+            symbols += [a, b]
+            ops += [cirq.ry(a)(qubits[q]), cirq.rz(b)(qubits[q])]
+        ops += [cirq.CNOT(qubits[q], qubits[q + 1]) for q in range(n - 1)]
+    circuit = cirq.Circuit(ops)
+    sim = qsimcirq.QSimSimulator(qsimcirq.QSimOptions(cpu_threads=os.cpu_count() or 1))
+    H = sum(cirq.Z(q) for q in qubits)
+
+    def evaluate(theta):
+        resolver = cirq.ParamResolver({s: float(t) for s, t in zip(symbols, theta)})
+        return float(np.real(sim.simulate_expectation_values(circuit, observables=[H], param_resolver=resolver)[0]))
+
+    return evaluate, None, len(symbols)
+
+
+PEERS = {
+    "qulacs c128": lambda n: qulacs_evaluator(n),
+    "lightning c128": lambda n: lightning_evaluator(n),
+    "lightning c64": lambda n: lightning_evaluator(n, c_dtype=np.complex64),
+    "qsimcirq c64": lambda n: qsimcirq_evaluator(n),
+}
+
+
+# ------------------------------------------------------------------------------------- timing
+def loop(evaluate, params, seconds, min_calls, seed=11):
+    rng = np.random.default_rng(seed)
     calls = []
     t_start = time.perf_counter()
     while True:
+        theta = rng.uniform(-np.pi, np.pi, params)
         t0 = time.perf_counter()
-        evaluate(dev, circuit, names, rng)
+        evaluate(theta)
         calls.append(time.perf_counter() - t0)
         total = time.perf_counter() - t_start
         if total >= seconds and len(calls) >= min_calls:
-            return calls, total
+            return {"calls": len(calls), "evals_per_s": len(calls) / total, "best_call_ms": 1e3 * min(calls),
+                    "median_call_ms": 1e3 * float(np.median(calls))}
 
 
-def profile(dev, circuit, names, calls: int = 20, top: int = 18):
-    import cProfile
-    import io
-    import pstats
+def time_gradient(gradient, params, reps):
+    rng = np.random.default_rng(3)
+    gradient(rng.uniform(-np.pi, np.pi, params))  # warm-up (compilation, caches)
+    times = C.best_of(lambda: gradient(rng.uniform(-np.pi, np.pi, params)), reps)
+    return {"best_s": min(times), "median_s": float(np.median(times)), "reps": reps}
 
-    rng = np.random.default_rng(5)
-    pr = cProfile.Profile()
-    pr.enable()
-    for _ in range(calls):
-        evaluate(dev, circuit, names, rng)
-    pr.disable()
-    out = io.StringIO()
-    pstats.Stats(pr, stream=out).sort_stats("tottime").print_stats(top)
-    return out.getvalue()
+
+def profile_call(n, calls=30):
+    """Seconds per call in each phase, for the Circuit and for the OpenQASM program."""
+    import qsim
+    from qsim import qasm as Q
+    from qsim.state import compile as CC
+    from qsim.state import executor as E
+    from qsim.state import fusion as F
+
+    phases: dict = {}
+    wrapped = []
+
+    def wrap(owner, attr, phase):
+        real = getattr(owner, attr)
+
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                phases[phase] = phases.get(phase, 0.0) + time.perf_counter() - t0
+
+        setattr(owner, attr, timed)
+        wrapped.append((owner, attr, real))
+
+    wrap(Q, "parse", "parse")
+    wrap(CC.CompiledCircuit, "check_values", "bind")
+    wrap(CC.CompiledCircuit, "_vector_matrices", "bind")
+    wrap(CC._ParamGate, "matrix", "bind")
+    wrap(F.Plan, "rebind", "fuse")
+    wrap(F.Plan, "bind", "fuse")
+    wrap(CC, "lower", "lower")
+    wrap(E, "_apply_items", "apply")
+    wrap(E, "_exact_value", "results")
+    out = {}
+    try:
+        circuit, names = W.hea(n)
+        source, qnames = hea_qasm(n)
+        for label, program, keys in (("circuit", circuit, names), ("openqasm", source, qnames)):
+            dev = qsim.device()
+            rng = np.random.default_rng(5)
+            dev.run(program, inputs=dict(zip(keys, rng.uniform(-3, 3, len(keys)))))  # compiles
+            phases.clear()
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                dev.run(program, inputs=dict(zip(keys, map(float, rng.uniform(-3, 3, len(keys)))))).result()
+            total = (time.perf_counter() - t0) / calls
+            row = {k: v / calls for k, v in phases.items()}
+            row["other"] = total - sum(row.values())
+            row["total"] = total
+            out[label] = {k: round(v * 1e3, 4) for k, v in row.items()}  # ms per call
+    finally:
+        for owner, attr, real in reversed(wrapped):
+            setattr(owner, attr, real)
+    return out
+
+
+def gradient_on_ranks(n, ranks, reps):
+    from qsim.launch import find_mpirun
+
+    mpirun = find_mpirun()
+    cmd = [mpirun, "-n", str(ranks), sys.executable, "-m", "mpi4py", os.path.abspath(__file__), "--gradient-only",
+           "--n", str(n), "--reps", str(reps)]
+    env = dict(os.environ, QSIM_MIN_DISTRIBUTED_QUBITS="0")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    if proc.returncode != 0:
+        return {"error": proc.stderr[-2000:]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None) -> dict:
-    import qsim
-
     p = C.add_common_args(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
-    p.add_argument("--n", type=int, nargs="*", default=[12, 16, 20])
-    p.add_argument("--seconds", type=float, default=3.0, help="minimum loop time per n")
-    p.add_argument("--precision", default="double", choices=["double", "single"])
+    p.add_argument("--n", type=int, nargs="*", default=[12, 20])
+    p.add_argument("--seconds", type=float, default=3.0, help="minimum loop time per simulator and n")
+    p.add_argument("--gradient-n", type=int, default=20)
+    p.add_argument("--no-peers", action="store_true")
+    p.add_argument("--ranks", type=int, default=0, help="also time the gradient on this many MPI ranks")
     p.add_argument("--profile", action="store_true")
+    p.add_argument("--gradient-only", action="store_true", help=argparse.SUPPRESS)  # the MPI child
     args = p.parse_args(argv)
     C.set_threads(args.threads)
+    if args.gradient_only:
+        gradient, params = qsim_gradient(args.n[0])
+        row = time_gradient(gradient, params, args.reps or 3)
+        from mpi4py import MPI
+
+        if MPI.COMM_WORLD.Get_rank() == 0:
+            print(json.dumps({**row, "ranks": MPI.COMM_WORLD.Get_size()}))
+        return row
     ns = [6] if args.smoke else args.n
     seconds = 0.0 if args.smoke else args.seconds
-    dev = qsim.device(precision=args.precision)
+    min_calls = 1 if args.smoke else 5
+    reps = 1 if args.smoke else (args.reps or 3)
     ctx = C.context()
-    rows = []
+    rows, peers, gradients = [], [], []
     for n in ns:
-        circuit, names = W.hea(n)
-        first_t0 = time.perf_counter()
-        value = evaluate(dev, circuit, names, np.random.default_rng(0))
-        first = time.perf_counter() - first_t0
-        calls, total = loop(dev, circuit, names, seconds, 1 if args.smoke else 5)
-        row = {"n": n, "gates": W.gate_count(circuit), "parameters": len(names), "first_call_s": first,
-               "calls": len(calls), "evals_per_s": len(calls) / total, "best_call_ms": 1e3 * min(calls),
-               "median_call_ms": 1e3 * float(np.median(calls)), "one_over_best": 1.0 / min(calls),
-               "check_value": value, "peers_evals_per_s": PEERS.get(n)}
-        rows.append(row)
-        peers = ", ".join(f"{k} {v}" for k, v in (PEERS.get(n) or {}).items())
-        print(f"n={n:2d}: {row['evals_per_s']:8.1f} evals/s (1/best {row['one_over_best']:.1f}; median call "
-              f"{row['median_call_ms']:.2f} ms; {row['calls']} calls)   peers: {peers}", flush=True)
-        if args.profile:
-            text = profile(dev, circuit, names)
-            row["profile"] = text
-            print(text)
-    payload = {"benchmark": "variational", "context": ctx, "precision": args.precision, "rows": rows}
+        for precision in ("double", "single"):
+            evaluate, params = qsim_evaluator(n, precision)
+            t0 = time.perf_counter()
+            check = evaluate(np.random.default_rng(0).uniform(-np.pi, np.pi, params))
+            first = time.perf_counter() - t0
+            row = {"simulator": f"qsim {'c128' if precision == 'double' else 'c64'}", "n": n,
+                   "gates": W.gate_count(W.hea(n)[0]), "parameters": params, "first_call_s": first,
+                   "check_value": check, **loop(evaluate, params, seconds, min_calls)}
+            (rows if precision == "double" else peers).append(row)
+            print(f"n={n:2d} {row['simulator']:15s} {row['evals_per_s']:9.1f} evals/s  (median call "
+                  f"{row['median_call_ms']:.3f} ms)", flush=True)
+        if args.smoke or args.no_peers:
+            continue
+        for name, make in PEERS.items():
+            try:
+                evaluate, _, params = make(n)
+            except ImportError as e:
+                print(f"n={n:2d} {name:15s} skipped ({e})")
+                continue
+            evaluate(np.zeros(params))
+            row = {"simulator": name, "n": n, "parameters": params, **loop(evaluate, params, seconds, min_calls)}
+            peers.append(row)
+            print(f"n={n:2d} {name:15s} {row['evals_per_s']:9.1f} evals/s  (median call {row['median_call_ms']:.3f} ms)",
+                  flush=True)
+    gn = 6 if args.smoke else args.gradient_n
+    for precision in ("double", "single"):
+        gradient, params = qsim_gradient(gn, precision)
+        row = {"simulator": f"qsim adjoint {'c128' if precision == 'double' else 'c64'}", "n": gn,
+               "parameters": params, **time_gradient(gradient, params, reps)}
+        gradients.append(row)
+        print(f"gradient n={gn} {row['simulator']:22s} {row['best_s']:.4f} s", flush=True)
+    if not (args.smoke or args.no_peers):
+        for name in ("lightning c128", "lightning c64", "qulacs c128"):
+            try:
+                _, gradient, params = PEERS[name](gn)
+            except ImportError:
+                continue
+            row = {"simulator": f"{name.split()[0]} adjoint {name.split()[1]}" if "lightning" in name
+                   else "qulacs backprop c128", "n": gn, "parameters": params,
+                   **time_gradient(gradient, params, reps)}
+            gradients.append(row)
+            print(f"gradient n={gn} {row['simulator']:22s} {row['best_s']:.4f} s", flush=True)
+    if args.ranks > 1 and not args.smoke:
+        row = {"simulator": f"qsim adjoint c128, {args.ranks} ranks", "n": gn, **gradient_on_ranks(gn, args.ranks, reps)}
+        gradients.append(row)
+        print(f"gradient n={gn} {row['simulator']:22s} {row.get('best_s', row)}", flush=True)
+    payload = {"benchmark": "variational", "context": ctx, "rows": rows, "peers": peers, "gradients": gradients}
+    if args.profile:
+        payload["profile_ms_per_call"] = {n: profile_call(n) for n in ns}
+        print(json.dumps(payload["profile_ms_per_call"], indent=1))
     path = C.write("variational" + ("_smoke" if args.smoke else ""), payload, args.out)
     print(f"-> {path}")
     return payload
