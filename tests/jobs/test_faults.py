@@ -21,14 +21,15 @@ import pytest
 from jobs import processes
 from jobs.client import JobsClient
 from jobs.errors import StorageFullException
-from tests.jobs.conftest import assert_no_processes, event_types, job_row, request, wait, wait_for_file
+from tests.jobs.conftest import assert_no_processes, event_types, job_row, request, wait
 
 pytestmark = pytest.mark.timeout(120)
 
 RANKS_READY = """
 import os, time
-open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], f"ready-{os.environ.get('OMPI_COMM_WORLD_RANK', '0')}"),
-     "w").write(str(os.getpid()))
+ready = os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], f"ready-{os.environ.get('OMPI_COMM_WORLD_RANK', '0')}")
+open(ready + ".tmp", "w").write(str(os.getpid()))
+os.replace(ready + ".tmp", ready)
 time.sleep(60)
 """
 
@@ -57,9 +58,14 @@ def assert_nothing_left(client: JobsClient, arn: str, pids=()) -> None:
 
 
 def _ready(client, arn, ranks: int) -> list[int]:
+    """The ranks' pids once each has started (fails at once, with the reason, if the job ended)."""
     data = client.get_job_log(arn).parent / "output" / "data"
-    for r in range(ranks):
-        wait_for_file(data / f"ready-{r}", timeout=60)
+    deadline = time.monotonic() + 60
+    while not all((data / f"ready-{r}").exists() for r in range(ranks)):
+        row = job_row(client, arn)
+        assert row.status in ("QUEUED", "RUNNING"), (row.status, row.failure_reason)
+        assert time.monotonic() < deadline, "the ranks never started"
+        time.sleep(0.05)
     return [int((data / f"ready-{r}").read_text()) for r in range(ranks)]
 
 
@@ -95,29 +101,37 @@ def test_killed_supervisor_is_noticed_by_its_watchdog(tmp_path, client):
     assert_nothing_left(client, arn, pids)
 
 
+def _age(client, arn, seconds: float) -> None:
+    """Move the job's start back by ``seconds`` (time passing, without waiting for it)."""
+    row = job_row(client, arn)
+    client.store.transition(row.job_id, None, ("RUNNING",), started_at=row.started_at - seconds)
+
+
 def test_max_runtime_holds_when_supervisor_and_watchdog_are_killed(tmp_path, client, home):
-    req = request(tmp_path, RANKS_READY, instances=2, stoppingCondition={"maxRuntimeInSeconds": 6})
+    req = request(tmp_path, RANKS_READY, instances=2, stoppingCondition={"maxRuntimeInSeconds": 30})
     arn = client.create_job(**req)["jobArn"]
     pids = _ready(client, arn, 2)
     row = job_row(client, arn)
     for pid in sorted(_supervisor_processes(row.job_id), key=lambda p: p != row.supervisor_pid, reverse=True):
         os.kill(pid, signal.SIGKILL)  # the watchdog first, then the supervisor
-    time.sleep(max(0.0, row.started_at + 6.5 - time.time()))
+    _age(client, arn, 31)  # now past its maxRuntimeInSeconds
+    time.sleep(1)
     assert _stored_status(client, arn) == "RUNNING"  # nothing is left to notice: the ranks still run
     assert all(processes.alive(p) for p in pids)
     JobsClient(home)  # the next start of any job command reconciles
     job = client.get_job(jobArn=arn)
     assert job["status"] == "FAILED" and "MAX_RUNTIME_EXCEEDED" in event_types(job)
-    assert "exceeded its maxRuntimeInSeconds of 6 seconds" in job["failureReason"]
+    assert "exceeded its maxRuntimeInSeconds of 30 seconds" in job["failureReason"]
     assert_nothing_left(client, arn, pids)
 
 
 def test_hung_supervisor_is_stopped_by_its_watchdog_at_the_deadline(tmp_path, client, monkeypatch):
     monkeypatch.setenv("QSIM_JOBS_OVERDUE_SLACK", "0.5")
-    req = request(tmp_path, RANKS_READY, instances=2, stoppingCondition={"maxRuntimeInSeconds": 6})
+    req = request(tmp_path, RANKS_READY, instances=2, stoppingCondition={"maxRuntimeInSeconds": 30})
     arn = client.create_job(**req)["jobArn"]
     pids = _ready(client, arn, 2)
     os.kill(job_row(client, arn).supervisor_pid, signal.SIGSTOP)  # alive, but enforcing nothing
+    _age(client, arn, 31)  # its deadline has passed; the stopped supervisor cannot act on it
     deadline = time.monotonic() + 20
     while _stored_status(client, arn) != "FAILED":
         assert time.monotonic() < deadline, _stored_status(client, arn)
