@@ -87,7 +87,7 @@ def cmd_create(args) -> int:
     return EXIT_OK if job["status"] == "COMPLETED" else EXIT_JOB_FAILED
 
 
-PROGRESS_EVERY = 3.0  # seconds without news before --wait says what the job is doing
+PROGRESS_EVERY = 5.0  # seconds without news before --wait says what the job is doing
 
 
 def _follow(client, arn: str, show_log: bool) -> dict:
