@@ -8,7 +8,8 @@ rebinds only the angles).  The peers do the same work their own fastest document
 Lightning (a QNode returning ``expval`` of the sum, ``diff_method="adjoint"`` for its gradient) and
 qsimcirq (``simulate_expectation_values`` with a ``ParamResolver``, complex64).  A peer that is not
 installed (``pip install -e '.[peers]'``) is skipped.  Evaluations per second = calls / total time
-of a loop of at least ``--seconds``.  The gradient rows time one full gradient (8n parameters).
+spent in calls (at least ``--seconds`` each); the simulators take their calls in turn, one each,
+round robin, so that on a shared machine they all see the same load (likewise the gradients).  The gradient rows time one full gradient (8n parameters).
 
 ``--profile`` breaks one qsim call down into parse, bind (parameter values and gate matrices),
 lower, fuse (re-binding the fused blocks), apply (kernels), results and other, for the circuit and
@@ -178,19 +179,25 @@ PEERS = {
 
 
 # ------------------------------------------------------------------------------------- timing
-def loop(evaluate, params, seconds, min_calls, seed=11):
+def interleaved(sims, seconds, min_calls, seed=11):
+    """Evaluations per second of every simulator in ``sims`` ({name: (evaluate, params, extra)}),
+    calls taken in turn (one each, round robin) so that all of them see the same machine load;
+    each keeps going until it has spent ``seconds`` and made ``min_calls`` calls."""
     rng = np.random.default_rng(seed)
-    calls = []
-    t_start = time.perf_counter()
-    while True:
-        theta = rng.uniform(-np.pi, np.pi, params)
-        t0 = time.perf_counter()
-        evaluate(theta)
-        calls.append(time.perf_counter() - t0)
-        total = time.perf_counter() - t_start
-        if total >= seconds and len(calls) >= min_calls:
-            return {"calls": len(calls), "evals_per_s": len(calls) / total, "best_call_ms": 1e3 * min(calls),
-                    "median_call_ms": 1e3 * float(np.median(calls))}
+    spent = {k: 0.0 for k in sims}
+    calls: dict = {k: [] for k in sims}
+    while any(spent[k] < seconds or len(calls[k]) < min_calls for k in sims):
+        for name, (evaluate, params, _) in sims.items():
+            if spent[name] >= seconds and len(calls[name]) >= min_calls:
+                continue
+            theta = rng.uniform(-np.pi, np.pi, params)
+            t0 = time.perf_counter()
+            evaluate(theta)
+            dt = time.perf_counter() - t0
+            spent[name] += dt
+            calls[name].append(dt)
+    return {k: {"calls": len(v), "evals_per_s": len(v) / sum(v), "best_call_ms": 1e3 * min(v),
+                "median_call_ms": 1e3 * float(np.median(v))} for k, v in calls.items()}
 
 
 def time_gradient(gradient, params, reps):
@@ -295,48 +302,56 @@ def main(argv=None) -> dict:
     ctx = C.context()
     rows, peers, gradients = [], [], []
     for n in ns:
+        sims = {}
         for precision in ("double", "single"):
             evaluate, params = qsim_evaluator(n, precision)
             t0 = time.perf_counter()
             check = evaluate(np.random.default_rng(0).uniform(-np.pi, np.pi, params))
-            first = time.perf_counter() - t0
-            row = {"simulator": f"qsim {'c128' if precision == 'double' else 'c64'}", "n": n,
-                   "gates": W.gate_count(W.hea(n)[0]), "parameters": params, "first_call_s": first,
-                   "check_value": check, **loop(evaluate, params, seconds, min_calls)}
-            (rows if precision == "double" else peers).append(row)
-            print(f"n={n:2d} {row['simulator']:15s} {row['evals_per_s']:9.1f} evals/s  (median call "
-                  f"{row['median_call_ms']:.3f} ms)", flush=True)
-        if args.smoke or args.no_peers:
-            continue
-        for name, make in PEERS.items():
-            try:
-                evaluate, _, params = make(n)
-            except ImportError as e:
-                print(f"n={n:2d} {name:15s} skipped ({e})")
-                continue
-            evaluate(np.zeros(params))
-            row = {"simulator": name, "n": n, "parameters": params, **loop(evaluate, params, seconds, min_calls)}
-            peers.append(row)
+            sims[f"qsim {'c128' if precision == 'double' else 'c64'}"] = (evaluate, params, {
+                "first_call_s": time.perf_counter() - t0, "check_value": check,
+                "gates": W.gate_count(W.hea(n)[0])})
+        if not (args.smoke or args.no_peers):
+            for name, make in PEERS.items():
+                try:
+                    evaluate, _, params = make(n)
+                except ImportError as e:
+                    print(f"n={n:2d} {name:15s} skipped ({e})")
+                    continue
+                evaluate(np.zeros(params))
+                sims[name] = (evaluate, params, {})
+        for name, row in interleaved(sims, seconds, min_calls).items():
+            row = {"simulator": name, "n": n, "parameters": sims[name][1], **sims[name][2], **row}
+            (rows if name == "qsim c128" else peers).append(row)
             print(f"n={n:2d} {name:15s} {row['evals_per_s']:9.1f} evals/s  (median call {row['median_call_ms']:.3f} ms)",
                   flush=True)
     gn = 6 if args.smoke else args.gradient_n
+    grads = {}
     for precision in ("double", "single"):
         gradient, params = qsim_gradient(gn, precision)
-        row = {"simulator": f"qsim adjoint {'c128' if precision == 'double' else 'c64'}", "n": gn,
-               "parameters": params, **time_gradient(gradient, params, reps)}
-        gradients.append(row)
-        print(f"gradient n={gn} {row['simulator']:22s} {row['best_s']:.4f} s", flush=True)
+        grads[f"qsim adjoint {'c128' if precision == 'double' else 'c64'}"] = (gradient, params, {})
     if not (args.smoke or args.no_peers):
         for name in ("lightning c128", "lightning c64", "qulacs c128"):
             try:
                 _, gradient, params = PEERS[name](gn)
             except ImportError:
                 continue
-            row = {"simulator": f"{name.split()[0]} adjoint {name.split()[1]}" if "lightning" in name
-                   else "qulacs backprop c128", "n": gn, "parameters": params,
-                   **time_gradient(gradient, params, reps)}
-            gradients.append(row)
-            print(f"gradient n={gn} {row['simulator']:22s} {row['best_s']:.4f} s", flush=True)
+            label = f"lightning adjoint {name.split()[1]}" if "lightning" in name else "qulacs backprop c128"
+            grads[label] = (gradient, params, {})
+    for name, (gradient, params, _) in grads.items():  # warm-up (compilation, caches)
+        gradient(np.random.default_rng(3).uniform(-np.pi, np.pi, params))
+    times: dict = {k: [] for k in grads}
+    rng = np.random.default_rng(4)
+    for _ in range(reps):  # in turn, so that all see the same load
+        for name, (gradient, params, _) in grads.items():
+            theta = rng.uniform(-np.pi, np.pi, params)
+            t0 = time.perf_counter()
+            gradient(theta)
+            times[name].append(time.perf_counter() - t0)
+    for name, ts in times.items():
+        row = {"simulator": name, "n": gn, "parameters": grads[name][1], "best_s": min(ts),
+               "median_s": float(np.median(ts)), "reps": reps}
+        gradients.append(row)
+        print(f"gradient n={gn} {name:24s} {row['best_s']:.4f} s (median {row['median_s']:.4f})", flush=True)
     if args.ranks > 1 and not args.smoke:
         row = {"simulator": f"qsim adjoint c128, {args.ranks} ranks", "n": gn, **gradient_on_ranks(gn, args.ranks, reps)}
         gradients.append(row)
