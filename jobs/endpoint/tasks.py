@@ -251,20 +251,30 @@ class TaskStore:
                         (time.time(), os.getpid(), row["task_id"]))
         return dict(row)
 
-    def finish(self, task_id: str, status: str, reason: str | None = None) -> None:
+    def cancel_requested(self, task_id: str) -> bool:
+        return bool(self._read("SELECT cancel_requested FROM tasks WHERE task_id=?", (task_id,))[0]["cancel_requested"])
+
+    def finish(self, task_id: str, status: str, reason: str | None = None) -> str:
+        """Record the outcome; a task cancelled meanwhile ends CANCELLED. Returns the final status."""
         with self._tx() as con:
             row = con.execute("SELECT cancel_requested FROM tasks WHERE task_id=?", (task_id,)).fetchone()
             if row["cancel_requested"]:
                 status, reason = "CANCELLED", None
             con.execute("UPDATE tasks SET status=?, ended_at=?, failure_reason=? WHERE task_id=? "
                         "AND status IN ('RUNNING','CANCELLING')", (status, time.time(), reason, task_id))
+        return status
 
 
 # --- running a task -------------------------------------------------------------------------------------
 
 
-def run_task(row: dict, device, s3_root: Path) -> tuple[str, str | None]:
-    """Run one claimed task; write results.json; return (status, failure reason)."""
+def results_path(row: dict, s3_root: Path) -> Path:
+    return s3_root / row["bucket"] / Path(*[p for p in row["key_prefix"].split("/") if p]) / row["task_id"] / \
+        "results.json"
+
+
+def run_task(row: dict, device, s3_root: Path, cancelled=lambda: False) -> tuple[str, str | None]:
+    """Run one claimed task; write results.json unless ``cancelled()``; return (status, failure reason)."""
     import qsim
     from jobs.staging import atomic_write_bytes
     from qsim.errors import QsimError
@@ -290,8 +300,9 @@ def run_task(row: dict, device, s3_root: Path) -> tuple[str, str | None]:
         "simulatorMetadata": {"braketSchemaHeader": {"name": "braket.task_result.simulator_metadata",
                                                      "version": "1"}, "executionDuration": ms},
         "qsim": {"device": "local:qsim/statevector", "version": qsim.__version__}}
-    path = s3_root / row["bucket"] / Path(*[p for p in row["key_prefix"].split("/") if p]) / row["task_id"]
-    atomic_write_bytes(path / "results.json", json.dumps(payload).encode())
+    if cancelled():
+        return "CANCELLED", None
+    atomic_write_bytes(results_path(row, s3_root), json.dumps(payload).encode())
     return "COMPLETED", None
 
 
@@ -307,10 +318,11 @@ def worker(home: Path) -> int:
         row = store.claim()
         if row is not None:
             try:
-                status, reason = run_task(row, device, home / "s3")
+                status, reason = run_task(row, device, home / "s3", lambda: store.cancel_requested(row["task_id"]))
             except Exception as e:  # noqa: BLE001 - the task fails with the reason; the worker goes on
                 status, reason = "FAILED", f"internal error in qsim's task worker: {type(e).__name__}: {e}"[:1024]
-            store.finish(row["task_id"], status, reason)
+            if store.finish(row["task_id"], status, reason) == "CANCELLED" and status == "COMPLETED":
+                results_path(row, home / "s3").unlink(missing_ok=True)  # cancelled while its results were written
             continue
         if not stdin_open:
             return 0

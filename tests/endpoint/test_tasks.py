@@ -135,3 +135,22 @@ def test_batches_search_and_failures(endpoint, sv1):
     braket.untag_resource(resourceArn=task.id, tagKeys=["team"])
     assert braket.list_tags_for_resource(resourceArn=task.id)["tags"] == {}
     assert AwsQuantumTask(task.id).state() == "FAILED"
+
+
+def test_cancel_queued_and_running_tasks(endpoint, sv1):
+    braket = boto3.client("braket")
+    layers = "".join(f"h q;\nrz({0.1 * i}) q;\n" for i in range(6))
+    heavy = Program(source=f"OPENQASM 3.0;\nqubit[22] q;\n{layers}#pragma braket result probability q[0]")
+    running = sv1.run(heavy, shots=0)
+    queued = sv1.run(Circuit().h(0).probability(), shots=0)
+    wait_for(lambda: running.state() != "QUEUED", 60, 0.01, "the heavy task to start")
+    assert queued.state() == "QUEUED"
+    assert braket.cancel_quantum_task(quantumTaskArn=queued.id, clientToken="c1")["cancellationStatus"] == "CANCELLED"
+    assert queued.state() == "CANCELLED"
+    # 22 qubits x 12 layers: seconds of work, so it is still running (a cancel never stops a task midway)
+    assert braket.cancel_quantum_task(quantumTaskArn=running.id, clientToken="c2")["cancellationStatus"] == \
+        "CANCELLING"
+    wait_for(lambda: running.state() == "CANCELLED", 120, 0.05, "the running task to be cancelled")
+    md = braket.get_quantum_task(quantumTaskArn=running.id)
+    assert not (endpoint.home / "s3" / md["outputS3Bucket"] / md["outputS3Directory"] / "results.json").exists()
+    assert sv1.run(Circuit().x(0).probability(), shots=0).result().values[0].tolist() == [0.0, 1.0]
