@@ -42,7 +42,7 @@ from pennylane.devices import Device, ExecutionConfig
 from pennylane.devices.modifiers import simulator_tracking, single_tape_support
 from pennylane.devices.preprocess import decompose, validate_device_wires, validate_measurements, validate_observables
 from pennylane.exceptions import DeviceError
-from pennylane.measurements import (CountsMP, DensityMatrixMP, ExpectationMP, ProbabilityMP, SampleMeasurement,
+from pennylane.measurements import (DensityMatrixMP, ExpectationMP, ProbabilityMP, SampleMeasurement,
                                     StateMeasurement, StateMP, VarianceMP)
 from pennylane.transforms import broadcast_expand, defer_measurements, split_non_commuting
 from pennylane.transforms.core import CompilePipeline, transform
