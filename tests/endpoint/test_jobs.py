@@ -136,6 +136,9 @@ def test_aws_quantum_job_round_trip_with_input_data_logs_and_tags(launched, caps
     names = [j["jobName"] for j in braket.search_jobs(filters=[{"name": "jobArn", "operator": "EQUAL",
                                                                   "values": [job.arn]}])["jobs"]]
     assert names == [job.name]
+    every = [j["jobArn"] for j in braket.search_jobs(filters=[])["jobs"]]
+    pages = list(braket.get_paginator("search_jobs").paginate(filters=[], PaginationConfig={"PageSize": 2}))
+    assert len(pages) >= 3 and [j["jobArn"] for p in pages for j in p["jobs"]] == every
 
 
 def test_hybrid_job_decorator_and_cancel(launched):

@@ -147,7 +147,7 @@ def test_cancel_queued_and_running_tasks(endpoint, sv1):
     assert queued.state() == "QUEUED"
     assert braket.cancel_quantum_task(quantumTaskArn=queued.id, clientToken="c1")["cancellationStatus"] == "CANCELLED"
     assert queued.state() == "CANCELLED"
-    # 22 qubits x 12 layers: seconds of work, so it is still running (a cancel never stops a task midway)
+    # 22 qubits x 6 layers: seconds of work, so it is still running (a cancel never stops a task midway)
     assert braket.cancel_quantum_task(quantumTaskArn=running.id, clientToken="c2")["cancellationStatus"] == \
         "CANCELLING"
     wait_for(lambda: running.state() == "CANCELLED", 120, 0.05, "the running task to be cancelled")
