@@ -162,7 +162,7 @@ def validate(shape, value, path: str = "") -> None:
         unknown = sorted(set(value) - set(shape.members))
         if unknown:
             _fail(_join(path, unknown[0]), f"unknown parameter; valid parameters are {', '.join(shape.members)}")
-        if shape.is_union if hasattr(shape, "is_union") else meta.get("union"):
+        if meta.get("union"):
             if len([v for v in value.values() if v is not None]) != 1:
                 _fail(path, "exactly one member must be set")
         for name, v in value.items():

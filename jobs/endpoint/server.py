@@ -41,8 +41,6 @@ from jobs.endpoint.model import ApiError, error_body, service
 DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION = "127.0.0.1", 9787, "us-east-1"
 ACCOUNT = "000000000000"
 SERVED = ("braket", "s3", "logs", "sts", "iam", "ecr")
-ENV_NAMES = ("AWS_ENDPOINT_URL", "BRAKET_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-             "AWS_DEFAULT_REGION")
 
 
 # --- credentials and discovery ------------------------------------------------------------------------
@@ -84,7 +82,10 @@ def environment(home: Path, host: str, port: int, region: str) -> dict[str, str]
     creds = credentials(home)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
     return {"AWS_ENDPOINT_URL": url, "BRAKET_ENDPOINT": url, "AWS_ACCESS_KEY_ID": creds["accessKeyId"],
-            "AWS_SECRET_ACCESS_KEY": creds["secretAccessKey"], "AWS_DEFAULT_REGION": region}
+            "AWS_SECRET_ACCESS_KEY": creds["secretAccessKey"], "AWS_DEFAULT_REGION": region,
+            # The SDK's AwsSession reads AWS_REGION before AWS_DEFAULT_REGION: a stale one would
+            # give sessions another region than the endpoint's job ARNs.
+            "AWS_REGION": region}
 
 
 def write_env_file(home: Path, env: dict[str, str]) -> Path:

@@ -144,6 +144,9 @@ def test_invalid_requests_are_refused_by_the_server(endpoint):
         (lambda: raw.create_quantum_task(**{**task, "outputS3KeyPrefix": "x" * 1025}), "at most 1024"),
         (lambda: raw.create_quantum_task(**{**task, "action": "{not json"}), "action: is not valid JSON"),
         (lambda: raw.create_quantum_task(**{**task, "shots": "ten"}), "shots: must be an integer"),
+        (lambda: raw.create_quantum_task(**{**task, "action": json.dumps({
+            "braketSchemaHeader": {"name": "braket.ir.jaqcd.program", "version": "1"}, "instructions": []})}),
+         "'braket.ir.jaqcd.program' programs are not run by qsim"),
         (lambda: raw.create_quantum_task(**{**task, "outputS3Bucket": "no-such-bucket"}), "does not exist"),
         (lambda: raw.create_quantum_task(**{**task, "deviceArn": "arn:aws:braket:::device/quantum-simulator/amazon/dm1"}),
          "'arn:aws:braket:::device/quantum-simulator/amazon/dm1' is not served"),
@@ -236,7 +239,7 @@ def test_discovery_file_and_credentials_are_private(endpoint):
     assert stat.S_IMODE(endpoint.home.stat().st_mode) == 0o700
     env = jobs.endpoint.read_env(endpoint.home)
     assert sorted(env) == sorted(["AWS_ENDPOINT_URL", "BRAKET_ENDPOINT", "AWS_ACCESS_KEY_ID",
-                                  "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"])
+                                  "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_REGION"])
     assert env["AWS_ENDPOINT_URL"] == env["BRAKET_ENDPOINT"] == endpoint.url
     # The shell form sets the same variables.
     import subprocess
