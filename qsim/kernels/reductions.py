@@ -200,3 +200,57 @@ def one_qubit_chain(psi, lam, bit, udag, dmat) -> np.ndarray:
 
 def diagonal_observable(psi, out, zmasks, coeffs) -> None:
     _pick(_DIAG_OBS, psi.shape[0])(psi, out, np.asarray(zmasks, dtype=np.int64), np.asarray(coeffs, dtype=np.float64))
+
+
+@njit(**_OPTS)
+def block_products(raw, codes, members, starts, blocks, out):
+    """For each block b in ``blocks``: out[b] = E_k ... E_1 over its members (``members[starts[b]:
+    starts[b + 1]]``, in application order), each member's matrix ``raw[g]`` placed on the block's
+    qubits by its code: 0 = one-qubit matrix (raw[g, :2, :2]) on the block's first qubit, 1 = on its
+    second, 2 = a 4x4 matrix in the block's qubit order, 3 = a 4x4 matrix on the swapped order,
+    4 = a one-qubit block (2x2 products in out[b, :2, :2]).  Used by compiled circuits to re-bind
+    fused blocks (``qsim.state.compile``): tiny matrices, but one call instead of hundreds."""
+    e = np.zeros((4, 4), dtype=np.complex128)
+    tmp = np.zeros((4, 4), dtype=np.complex128)
+    swap = np.array([0, 2, 1, 3])
+    for bi in range(blocks.shape[0]):
+        b = blocks[bi]
+        m = out[b]
+        m[:, :] = 0
+        for i in range(4):
+            m[i, i] = 1
+        for k in range(starts[b], starts[b + 1]):
+            g = members[k]
+            code = codes[k]
+            r = raw[g]
+            d = 4
+            if code == 4:
+                d = 2
+                for i in range(2):
+                    for j in range(2):
+                        e[i, j] = r[i, j]
+            elif code == 0:  # r (x) I
+                for i in range(4):
+                    for j in range(4):
+                        e[i, j] = r[i >> 1, j >> 1] if (i & 1) == (j & 1) else 0
+            elif code == 1:  # I (x) r
+                for i in range(4):
+                    for j in range(4):
+                        e[i, j] = r[i & 1, j & 1] if (i >> 1) == (j >> 1) else 0
+            elif code == 2:
+                for i in range(4):
+                    for j in range(4):
+                        e[i, j] = r[i, j]
+            else:
+                for i in range(4):
+                    for j in range(4):
+                        e[i, j] = r[swap[i], swap[j]]
+            for i in range(d):
+                for j in range(d):
+                    s = 0j
+                    for t in range(d):
+                        s += e[i, t] * m[t, j]
+                    tmp[i, j] = s
+            for i in range(d):
+                for j in range(d):
+                    m[i, j] = tmp[i, j]

@@ -219,6 +219,9 @@ class _ParamGate:
         return m
 
 
+_DENSE_CONSTANTS_MAX_QUBITS = 16
+
+
 class CompiledCircuit:
     """A circuit with free parameters, remapped, lowered and fusion-planned once.
 
@@ -276,11 +279,17 @@ class CompiledCircuit:
         self.dense = []
         for j, e in enumerate(self._plan.entries):
             members = self._plan.members(j)
-            self.dense.append((not isinstance(e, int) or e in param_index) and
-                              any(not shapes[m].diagonal for m in members) and len(shapes[members[0]].targets) > 0)
+            dense = any(not shapes[m].diagonal for m in members) and len(shapes[members[0]].targets) > 0
+            if isinstance(e, int) and e not in param_index:
+                # a constant gate left alone (a cnot of a chain): on a small state the structure
+                # analysis costs more than a dense pass; on a large one its cheaper kernel wins
+                s = shapes[e]
+                dense = dense and n <= _DENSE_CONSTANTS_MAX_QUBITS and len(s.targets) + len(s.controls) <= 2
+            self.dense.append(dense)
         self._groups = _vector_groups(self.params)
         self._fused = None
         self._last = None
+        self._fast = _FastBinder.build(self, items, shapes)
 
     def check_values(self, values) -> dict:
         """``values`` with every free parameter present as a finite float (a clear error if not)."""
@@ -301,6 +310,10 @@ class CompiledCircuit:
 
     def unitaries(self, values) -> list:
         """The fused ``(targets, matrix, controls, states)`` items of a straight-line circuit."""
+        if self._fast is not None:
+            self._fused = self._fast.unitaries(values, self._last)
+            self._last = {p: values[p] for p in self.free}
+            return self._fused
         last = self._last
         if self._fused is None:
             for g in self.params:
@@ -339,3 +352,100 @@ class CompiledCircuit:
             return ([Unitaries(list(items), self.dense)] if items else []), self.terminal
         bound = [op.bind(values) if hasattr(op, "bind") else op for op in self.instructions]
         return lower(bound, fusion=self.fusion, absorb_into_two_qubit=self.absorb)
+
+
+class _FastBinder:
+    """Re-binding for compiled circuits whose parametrised gates are uncontrolled and act on at most
+    two qubits (rotation layers, entanglers): the gates' matrices live in one array, rotations are
+    written into it many at a time, and the fused blocks holding changed gates are recomputed by one
+    Numba call (``qsim.kernels.reductions.block_products``).  The fused items are views of those
+    arrays, updated in place."""
+
+    @classmethod
+    def build(cls, compiled, items, shapes):
+        from qsim.state.fusion import Block, _as_block, _block_qubits
+
+        plan = compiled._plan
+        if not compiled.params or any(items[g.index][2] or len(items[g.index][0]) > 2 for g in compiled.params):
+            return None
+        self = cls()
+        G = len(items)
+        self.raw = np.zeros((G, 4, 4), dtype=np.complex128)
+        for i, (targets, m, controls, states) in enumerate(items):
+            if m is None or len(targets) + len(controls) > 2:
+                continue
+            if controls:
+                m = _as_block(targets, m, controls, states)[1]
+            d = m.shape[0]
+            self.raw[i, :d, :d] = m
+        codes, members, starts, block_of_entry = [], [], [0], {}
+        for j, e in enumerate(plan.entries):
+            if not isinstance(e, Block):
+                continue
+            for g in sorted(e.members):
+                s = shapes[g]
+                bq = _block_qubits(s.targets, s.controls)
+                if len(e.qubits) == 1:
+                    codes.append(4)
+                elif len(bq) == 1:
+                    codes.append(0 if bq[0] == e.qubits[0] else 1)
+                else:
+                    codes.append(2 if bq == e.qubits else 3)
+                members.append(g)
+            starts.append(len(members))
+            block_of_entry[j] = len(starts) - 2
+        self.codes = np.array(codes, dtype=np.int64)
+        self.members = np.array(members, dtype=np.int64)
+        self.starts = np.array(starts, dtype=np.int64)
+        self.out = np.zeros((max(len(starts) - 1, 1), 4, 4), dtype=np.complex128)
+        self.fused = []
+        for j, e in enumerate(plan.entries):
+            if isinstance(e, Block):
+                b = block_of_entry[j]
+                self.fused.append((e.qubits, self.out[b] if len(e.qubits) == 2 else self.out[b, :2, :2], (), ()))
+            elif items[e][1] is None:  # a parametrised gate on its own
+                d = 1 << len(items[e][0])
+                self.fused.append((items[e][0], self.raw[e, :d, :d], (), ()))
+            else:
+                self.fused.append(items[e])
+        self.block_of_gate = {}
+        for g in compiled.params:
+            for j in plan.outputs_of(g.index):
+                if j in block_of_entry:
+                    self.block_of_gate[g.index] = block_of_entry[j]
+        self.params = compiled.params
+        self.groups = {k: (gs, np.array([g.index for g in gs], dtype=np.int64)) for k, gs in compiled._groups.items()}
+        self.all_blocks = np.arange(len(starts) - 1, dtype=np.int64)
+        return self
+
+    def unitaries(self, values, last):
+        from qsim.kernels.reductions import block_products
+
+        if last is None:
+            gates_by_kind = {k: gs for k, (gs, _) in self.groups.items()}
+            others = [g for g in self.params if g.kind is None]
+        else:
+            gates_by_kind, others = {}, []
+            for g in self.params:
+                if any(values[p] != last[p] for p in g.names):
+                    if g.kind is None:
+                        others.append(g)
+                    else:
+                        gates_by_kind.setdefault(g.kind, []).append(g)
+        changed = []
+        for kind, gates in gates_by_kind.items():
+            index = self.groups[kind][1] if last is None else np.array([g.index for g in gates], dtype=np.int64)
+            self.raw[index, :2, :2] = _VECTOR_BUILDERS[kind](np.array([g.fns[0](values) for g in gates]))
+            changed += [g.index for g in gates]
+        for g in others:
+            m = g.matrix(values)
+            self.raw[g.index, :m.shape[0], :m.shape[0]] = m
+            changed.append(g.index)
+        if last is None:
+            blocks = self.all_blocks
+        else:
+            blocks = np.array(sorted({self.block_of_gate[i] for i in changed if i in self.block_of_gate}),
+                              dtype=np.int64)
+        if blocks.shape[0]:
+            block_products(self.raw, self.codes, self.members, self.starts, blocks, self.out)
+        return self.fused
