@@ -382,9 +382,13 @@ class _FastBinder:
         for j, e in enumerate(plan.entries):
             if not isinstance(e, Block):
                 continue
+            if len(e.qubits) > 2:  # a planner's larger blocks: re-bound by Plan.rebind instead
+                return None
             for g in sorted(e.members):
                 s = shapes[g]
                 bq = _block_qubits(s.targets, s.controls)
+                if bq is None or not set(bq) <= set(e.qubits):
+                    return None
                 if len(e.qubits) == 1:
                     codes.append(4)
                 elif len(bq) == 1:
