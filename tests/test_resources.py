@@ -127,3 +127,18 @@ def test_exact_results_that_do_not_fit_are_refused_before_the_run(monkeypatch):
         dev.run(parse("OPENQASM 3.0;\nqubit[18] q;\nh q;\n#pragma braket result probability\n"), shots=0)
     result = dev.run(parse("OPENQASM 3.0;\nqubit[2] q;\nh q;\n#pragma braket result density_matrix q[0]\n"))
     np.testing.assert_allclose(result.result().values[0], [[0.5, 0.5], [0.5, 0.5]], atol=1e-12)
+
+
+@pytest.mark.parametrize("program, match", [
+    ("int x = 2**(10**9);", r"2 \*\* 1000000000 would have about 1000000001 bits"),
+    ("int x = 1 << (1 << 40);", "more than the limit of 4096"),
+    ("int x = 3;\nfor int i in [0:100] { x = x * x; }", "integer result of '\\*' has"),
+    ("qubit q;\npow(2**(2**30)) @ x q;", "more than the limit of 4096"),
+    ("array[int[8], 4] a = {1, 2, 3, 4};\narray[int[8], 4] b = a[0:10**9];", "slice bound 1000000000"),
+    ("qubit[2] q;\n#pragma braket result probability q[0:1000000000]", "slice bound 1000000000"),
+])
+def test_values_and_slices_that_grow_without_bound_are_refused_before_computing(program, match):
+    """Found by tests/fuzz/fuzz_qasm.py: these once ran for minutes or allocated gigabytes."""
+    with pytest.raises(ProgramError, match=match):
+        parse("OPENQASM 3.0;\n" + program + "\n")
+    assert parse("OPENQASM 3.0;\nint x = 10**300 + 1;\n") is not None  # big but bounded is fine

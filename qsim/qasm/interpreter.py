@@ -702,6 +702,10 @@ class Interpreter:
                 picks = index[1]
             else:
                 _, a, b, step = index
+                for bound in (a, b):  # before building the list: the bounds come from the program text
+                    if not -len(labels) <= bound < len(labels):
+                        raise self.pragma_error(node, text, ref.offset, f"slice bound {bound} is out of range "
+                                                                        f"for '{ref.name}' of size {len(labels)}")
                 picks = list(range(a, b + (1 if step > 0 else -1), step))
             for i in picks:
                 if not -len(labels) <= i < len(labels):
@@ -1034,10 +1038,22 @@ class Interpreter:
             raise self.error(node, str(e)) from None
 
     def binop(self, op, a, b, node):
+        cap = _limits.MAX_INT_BITS
+        if op in ("**", "<<") and type(a) is int and type(b) is int and b > 0 and \
+                (a not in (0, 1, -1) if op == "**" else a != 0):
+            # a lower bound of the result's bits (exact for powers of two); the check after catches the rest
+            bits = (abs(a).bit_length() - 1) * b + 1 if op == "**" else abs(a).bit_length() + b
+            if bits > cap:  # refuse before computing: 2**(10**9) would take minutes and gigabytes
+                raise self.error(node, f"integer {a} {op} {b} would have about {bits} bits, more than the limit "
+                                       f"of {cap}")
         try:
-            return V.binary(op, a, b)
+            value = V.binary(op, a, b)
         except V.QasmValueError as e:
             raise self.error(node, str(e)) from None
+        if type(value) is int and value.bit_length() > cap:
+            raise self.error(node, f"integer result of '{op}' has {value.bit_length()} bits, more than the "
+                                   f"limit of {cap}")
+        return value
 
     def type_of(self, node) -> V.QType:
         if isinstance(node, (ast.IntType, ast.UintType, ast.FloatType, ast.AngleType)):
@@ -1174,6 +1190,9 @@ class Interpreter:
                     raise self.error(node, f"too many indices for '{name}'")
                 if isinstance(ix, ast.RangeDefinition):
                     start, stop, step = self.range_bounds(ix, len(value), f"slice of '{name}'")
+                    for b in (start, stop):
+                        if not -len(value) <= b < len(value):
+                            raise self.error(ix, f"slice bound {b} is out of range for '{name}' of size {len(value)}")
                     value = [value[i % len(value)] for i in range(start, stop + (1 if step > 0 else -1), step)]
                 else:
                     value = value[self.const_index(ix, len(value), name)]

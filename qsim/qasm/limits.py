@@ -24,6 +24,7 @@ MAX_QUBITS_DECLARED = 1 << 16     # qubits over all registers (the simulator use
 MAX_NESTING = 256                 # brackets of any kind, open at once (parentheses, [ ], { })
 SHALLOW_NESTING = 24              # up to here the caller's stack is enough
 MAX_SOURCE_BYTES = 64 << 20       # a program file (64 MiB)
+MAX_INT_BITS = 4096               # an integer value while evaluating (pow(10**300 + 1) @ g still fits)
 
 _DEEP_STACK_BYTES = 512 << 20     # virtual: only the pages used are committed
 _DEEP_RECURSION_LIMIT = 60_000    # ~25 frames per nesting level x MAX_NESTING, with room to spare
