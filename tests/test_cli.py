@@ -212,8 +212,9 @@ def test_program_that_is_not_a_regular_file_is_refused_without_blocking(tmp_path
 
 
 def test_bad_programs_in_a_subprocess_exit_2(tmp_path):
-    """The real ``python -m qsim`` for the categories that once crashed the interpreter (exit 3)."""
-    for name in ("comments", "latin1", "deep-parens"):
+    """The real ``python -m qsim`` for the categories that once crashed the interpreter (exit 3), and
+    the unitary with 1e400, which printed numpy warnings (pytest would catch those in-process)."""
+    for name in ("comments", "latin1", "deep-parens", "unitary-1e400"):
         data, extra, match = BAD_PROGRAMS[name]
         (tmp_path / f"{name}.qasm").write_bytes(data)
         assert match in _assert_one_error_line(qsim_cli("run", tmp_path / f"{name}.qasm", *extra))

@@ -5,7 +5,7 @@
 Runs the same three properties (mutated valid programs, random bytes, hostile-token soup) in
 rounds of 500 examples each until the time is up, with the front end's loop and operation caps
 lowered as in the test, and prints the count of each outcome (ran, parsed, or the QsimError
-subclass raised).  Any other exception stops the run with hypothesis's minimal failing example.
+subclass raised) and every example slower than ``--slow`` seconds.  Any other exception stops the run with hypothesis's minimal failing example.
 Not collected by pytest (no test_ prefix).
 """
 
@@ -29,6 +29,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--round", type=int, default=500, help="examples per property per round")
+    parser.add_argument("--slow", type=float, default=2.0, help="report examples that take longer (seconds)")
     args = parser.parse_args(argv)
 
     from qsim.qasm import limits
@@ -45,7 +46,12 @@ def main(argv=None) -> int:
             @run
             @given(strategy)
             def one(source):
+                t0 = time.perf_counter()
                 F.check(source, counts[name])
+                took = time.perf_counter() - t0
+                if took > args.slow:  # unbounded work that stays under the caps is a finding too
+                    counts[name]["slow"] += 1
+                    print(f"slow ({took:.1f} s): {source[:300]!r}", flush=True)
             return one
         return make
 
