@@ -219,16 +219,26 @@ def serve(home: str | os.PathLike, host: str = DEFAULT_HOST, port: int = DEFAULT
                            f"{app.home}; stop it first")
     server = make_server(host, port, app, threaded=True, request_handler=_Handler)
     port = server.server_port
-    worker = _start_worker(app.home)
+    workers = [_start_worker(app.home)]
     lock = threading.Lock()
+    stopping = threading.Event()
 
     def notify():
+        """Wake the worker (a new task); start a new one if it died (it re-queues what it was running)."""
         with lock:
+            if workers[0].poll() is not None and not stopping.is_set():
+                print(f"qsim endpoint: task worker exited with {workers[0].returncode}; starting a new one "
+                      f"(see {app.home / 'endpoint' / 'worker.log'})", file=sys.stderr, flush=True)
+                workers[0] = _start_worker(app.home)
             try:
-                worker.stdin.write(b"\n")
-                worker.stdin.flush()
+                workers[0].stdin.write(b"\n")
+                workers[0].stdin.flush()
             except (BrokenPipeError, ValueError, OSError):
                 pass
+
+    def watch():
+        while not stopping.wait(2.0):
+            notify()
 
     app.notify = notify
 
@@ -247,10 +257,14 @@ def serve(home: str | os.PathLike, host: str = DEFAULT_HOST, port: int = DEFAULT
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    threading.Thread(target=watch, daemon=True, name="worker-watch").start()
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
+        stopping.set()
         server.server_close()
+        with lock:
+            worker = workers[0]
         try:
             worker.stdin.close()
         except OSError:

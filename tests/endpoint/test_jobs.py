@@ -93,6 +93,20 @@ def launched(endpoint, tmp_path_factory):
 
     out["bell"] = bell_job(shots=50)
     out["sleeper"] = sleeper()
+
+    gate = tmp / "go"  # the restart test's job: it waits for this file, then creates a task
+    script = tmp / "waits.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, time
+        from braket.aws import AwsDevice
+        from braket.circuits import Circuit
+        from braket.jobs import save_job_result
+        while not os.path.exists({str(gate)!r}):
+            time.sleep(0.1)
+        probs = AwsDevice(os.environ["AMZN_BRAKET_DEVICE_ARN"]).run(Circuit().h(0).probability(), shots=0)
+        save_job_result({{"p": probs.result().values[0].tolist()}})
+    """))
+    out["gated"] = (AwsQuantumJob.create(device=SV1, source_module=str(script), wait_until_complete=False), gate)
     return out
 
 
@@ -152,20 +166,8 @@ def test_hybrid_job_decorator_and_cancel(launched):
     assert job.metrics()["agree"] == [50.0]
 
 
-def test_restart_mid_job_loses_nothing(endpoint, launched, tmp_path):
-    gate = tmp_path / "go"
-    script = tmp_path / "waits.py"
-    script.write_text(textwrap.dedent(f"""
-        import os, time
-        from braket.aws import AwsDevice
-        from braket.circuits import Circuit
-        from braket.jobs import save_job_result
-        while not os.path.exists({str(gate)!r}):
-            time.sleep(0.1)
-        probs = AwsDevice(os.environ["AMZN_BRAKET_DEVICE_ARN"]).run(Circuit().h(0).probability(), shots=0)
-        save_job_result({{"p": probs.result().values[0].tolist()}})
-    """))
-    job = AwsQuantumJob.create(device=SV1, source_module=str(script), wait_until_complete=False)
+def test_restart_mid_job_loses_nothing(endpoint, launched):
+    job, gate = launched["gated"]
     before = {j["jobArn"] for j in boto3.client("braket").search_jobs(filters=[])["jobs"]}
     wait_for(lambda: job.state() == "RUNNING", 60, 0.2, "the job to run")
     braket = boto3.client("braket")

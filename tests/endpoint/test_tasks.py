@@ -140,17 +140,37 @@ def test_batches_search_and_failures(endpoint, sv1):
 def test_cancel_queued_and_running_tasks(endpoint, sv1):
     braket = boto3.client("braket")
     layers = "".join(f"h q;\nrz({0.1 * i}) q;\n" for i in range(6))
-    heavy = Program(source=f"OPENQASM 3.0;\nqubit[22] q;\n{layers}#pragma braket result probability q[0]")
+    heavy = Program(source=f"OPENQASM 3.0;\nqubit[20] q;\n{layers}#pragma braket result probability q[0]")
     running = sv1.run(heavy, shots=0)
     queued = sv1.run(Circuit().h(0).probability(), shots=0)
     wait_for(lambda: running.state() != "QUEUED", 60, 0.01, "the heavy task to start")
     assert queued.state() == "QUEUED"
     assert braket.cancel_quantum_task(quantumTaskArn=queued.id, clientToken="c1")["cancellationStatus"] == "CANCELLED"
     assert queued.state() == "CANCELLED"
-    # 22 qubits x 6 layers: seconds of work, so it is still running (a cancel never stops a task midway)
+    # 20 qubits x 6 layers: about a second of work, so it is still running (a cancel never stops a task midway)
     assert braket.cancel_quantum_task(quantumTaskArn=running.id, clientToken="c2")["cancellationStatus"] == \
         "CANCELLING"
     wait_for(lambda: running.state() == "CANCELLED", 120, 0.05, "the running task to be cancelled")
     md = braket.get_quantum_task(quantumTaskArn=running.id)
     assert not (endpoint.home / "s3" / md["outputS3Bucket"] / md["outputS3Directory"] / "results.json").exists()
+    assert sv1.run(Circuit().x(0).probability(), shots=0).result().values[0].tolist() == [0.0, 1.0]
+
+
+def test_a_dead_worker_is_replaced_and_its_task_rerun(endpoint, sv1):
+    import os
+    import signal
+
+    layers = "".join(f"h q;\nrz({0.1 * i}) q;\n" for i in range(6))
+    heavy = sv1.run(Program(source=f"OPENQASM 3.0;\nqubit[20] q;\n{layers}#pragma braket result probability q[0]"),
+                    shots=0)
+    wait_for(lambda: heavy.state() == "RUNNING", 60, 0.01, "the task to start")
+    from jobs.endpoint.tasks import TaskStore
+
+    pid = TaskStore(endpoint.home)._row(heavy.id)["worker_pid"]
+    os.kill(pid, signal.SIGKILL)  # the worker dies mid-task (as if out of memory)
+    h = np.array([[1, 1], [1, -1]]) / np.sqrt(2)
+    psi = np.array([1.0, 0.0], dtype=complex)  # qubit 0 evolves on its own: the reference is a 2x2 product
+    for i in range(6):
+        psi = np.diag([np.exp(-0.05j * i), np.exp(0.05j * i)]) @ (h @ psi)
+    assert np.allclose(heavy.result().values[0], np.abs(psi) ** 2, atol=1e-12)
     assert sv1.run(Circuit().x(0).probability(), shots=0).result().values[0].tolist() == [0.0, 1.0]
