@@ -35,6 +35,7 @@ from jobs.endpoint.devices import check_device
 from jobs.endpoint.model import ApiError, page_offset, page_token
 
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
+MAX_ATTEMPTS = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -45,7 +46,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     action TEXT NOT NULL, device_parameters TEXT,
     bucket TEXT NOT NULL, key_prefix TEXT NOT NULL, job_arn TEXT,
     created_at REAL NOT NULL, started_at REAL, ended_at REAL, failure_reason TEXT,
-    worker_pid INTEGER, cancel_requested INTEGER NOT NULL DEFAULT 0);
+    worker_pid INTEGER, cancel_requested INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks(status, seq);
 CREATE TABLE IF NOT EXISTS tags (resource_arn TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (resource_arn, key));
@@ -237,7 +238,13 @@ class TaskStore:
     # --- the worker's side ---------------------------------------------------------------------
 
     def requeue_orphans(self) -> int:
+        """Tasks a dead worker was running run again, unless a worker already died twice on one
+        (then it fails: it is likely what kills the worker, e.g. by running out of memory)."""
+        reason = (f"qsim's task worker died {MAX_ATTEMPTS} times while running this task (out of memory, or "
+                  "killed); see $QSIM_HOME/endpoint/worker.log")
         with self._tx() as con:
+            con.execute("UPDATE tasks SET status='FAILED', ended_at=?, failure_reason=? WHERE status='RUNNING' "
+                        "AND attempts>=?", (time.time(), reason, MAX_ATTEMPTS))
             n = con.execute("UPDATE tasks SET status='QUEUED', worker_pid=NULL WHERE status='RUNNING'").rowcount
             con.execute("UPDATE tasks SET status='CANCELLED', ended_at=? WHERE status='CANCELLING'", (time.time(),))
         return n
@@ -247,7 +254,8 @@ class TaskStore:
             row = con.execute("SELECT * FROM tasks WHERE status='QUEUED' ORDER BY seq LIMIT 1").fetchone()
             if row is None:
                 return None
-            con.execute("UPDATE tasks SET status='RUNNING', started_at=?, worker_pid=? WHERE task_id=?",
+            con.execute("UPDATE tasks SET status='RUNNING', started_at=?, worker_pid=?, attempts=attempts+1 "
+                        "WHERE task_id=?",
                         (time.time(), os.getpid(), row["task_id"]))
         return dict(row)
 

@@ -174,3 +174,22 @@ def test_a_dead_worker_is_replaced_and_its_task_rerun(endpoint, sv1):
         psi = np.diag([np.exp(-0.05j * i), np.exp(0.05j * i)]) @ (h @ psi)
     assert np.allclose(heavy.result().values[0], np.abs(psi) ** 2, atol=1e-12)
     assert sv1.run(Circuit().x(0).probability(), shots=0).result().values[0].tolist() == [0.0, 1.0]
+
+
+def test_a_task_that_keeps_killing_the_worker_fails(tmp_path):
+    """After a worker died twice on the same task, the next worker fails it instead of a third run."""
+    from jobs.endpoint.tasks import TaskStore
+
+    store = TaskStore(tmp_path)
+    with store._tx() as con:
+        con.execute("INSERT INTO tasks (task_id, arn, client_token, request_digest, status, device_arn, shots, action,"
+                    " bucket, key_prefix, created_at) VALUES ('t', 'arn:t', 'c', 'd', 'QUEUED', ?, 0, '{}', 'b', 'p', 0)",
+                    (SV1,))
+    assert store.claim()["task_id"] == "t"  # worker 1 takes it ... and dies
+    store.requeue_orphans()                 # worker 2 starts
+    assert store._row("arn:t")["status"] == "QUEUED"
+    assert store.claim()["task_id"] == "t"  # ... and dies too
+    store.requeue_orphans()                 # worker 3 starts
+    row = store._row("arn:t")
+    assert row["status"] == "FAILED" and "died 2 times" in row["failure_reason"]
+    assert store.claim() is None
