@@ -116,6 +116,7 @@ class TaskStore:
                                                   "(braket.ir.openqasm.program), as the SDK does for circuits")
         if not isinstance(action.get("source"), str):
             raise ApiError("ValidationException", "action.source: must be an OpenQASM 3 string")
+        check_program(action, req["shots"])
         bucket = req["outputS3Bucket"]
         if not endpoint.s3.bucket_dir(bucket).is_dir():
             raise ApiError("ValidationException", f"outputS3Bucket: bucket {bucket!r} does not exist in the local S3 "
@@ -271,6 +272,20 @@ class TaskStore:
             con.execute("UPDATE tasks SET status=?, ended_at=?, failure_reason=? WHERE task_id=? "
                         "AND status IN ('RUNNING','CANCELLING')", (status, time.time(), reason, task_id))
         return status
+
+
+def check_program(action: dict, shots: int) -> None:
+    """Refuse at create time, as SV1 does, a program qsim cannot run (syntax, unknown gates,
+    missing inputs, result types that do not fit the shots), naming the line and column."""
+    import qsim
+    from qsim.errors import QsimError
+    from qsim.state.executor import validate
+
+    try:
+        circuit = qsim.device("local:qsim/statevector").to_circuit(action["source"], action.get("inputs") or {})
+        validate(circuit, shots)
+    except QsimError as e:
+        raise ApiError("ValidationException", f"action.source: {type(e).__name__}: {e}"[:2000]) from None
 
 
 # --- running a task -------------------------------------------------------------------------------------

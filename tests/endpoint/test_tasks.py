@@ -123,12 +123,22 @@ def test_batches_search_and_failures(endpoint, sv1):
         filters=[{"name": "deviceArn", "operator": "EQUAL", "values": [SV1]}], PaginationConfig={"PageSize": 2})
     arns = [t["quantumTaskArn"] for p in pages for t in p["quantumTasks"]]
     assert {t.id for t in batch.tasks} <= set(arns) and len(arns) == len(set(arns))
-    # A program qsim cannot run fails with the reason; it does not hang.
-    bad = Program(source="OPENQASM 3.0;\nqubit[1] q;\nnosuchgate q[0];")
-    task = sv1.run(bad, shots=10)
-    wait_for(lambda: task.state() in ("FAILED", "COMPLETED"), what="the bad task to end")
+    # A program qsim cannot run is refused at create time, naming the problem, as SV1 does.
+    from botocore.exceptions import ClientError
+
+    for source, text in (("OPENQASM 3.0;\nqubit[1] q;\nnosuchgate q[0];", "nosuchgate"),
+                         ("OPENQASM 3.0;\ninput float t;\nqubit[1] q;\nrx(t) q[0];", "missing input 't'"),
+                         ("OPENQASM 3.0;\nqubit[1] q;\nh q[0];", "result type")):
+        with pytest.raises(ClientError) as info:
+            sv1.run(Program(source=source), shots=0)
+        err = info.value.response["Error"]
+        assert err["Code"] == "ValidationException" and text in err["Message"], err
+    # A program that fails only while it runs ends FAILED with the reason; it does not hang.
+    task = sv1.run(Program(source="OPENQASM 3.0;\nqubit[40] q;\nh q;\n#pragma braket result probability q[0]"),
+                   shots=0)
+    wait_for(lambda: task.state() in ("FAILED", "COMPLETED"), what="the big task to end")
     md = braket.get_quantum_task(quantumTaskArn=task.id)
-    assert md["status"] == "FAILED" and "nosuchgate" in md["failureReason"]
+    assert md["status"] == "FAILED" and "40" in md["failureReason"], md
     # Tags and cancel on a finished task.
     braket.tag_resource(resourceArn=task.id, tags={"team": "qsim"})
     assert braket.list_tags_for_resource(resourceArn=task.id)["tags"] == {"team": "qsim"}
