@@ -52,6 +52,7 @@ from qsim.launch import find_mpirun
 POLL_SECONDS = 0.1
 SWEEP_SECONDS = 0.5  # how often the supervisor lists its descendants and measures the job directory
 VOLUME_CHECK_SECONDS = 2.0
+ABORT_GRACE_SECONDS = 2.0  # after a rank records its failure, the launcher has this long to end the job
 
 
 def rank_count(request: dict) -> int:
@@ -249,7 +250,7 @@ def finish(store: Store, job_id: str, paths: JobPaths, request: dict, outcome: s
             reason = f"Process exited with code {exit_code}" + (f": {last}" if last else "")
         unfinished = unfinished_ranks(paths, ranks) if outcome == "exited" and ranks is not None else None
         induced = reason is None or all(ln.startswith("KeyboardInterrupt") for ln in reason.splitlines())
-        if unfinished and (induced or not exit_code):
+        if unfinished and induced:
             # A killed rank is the cause; the SIGINT the launcher then sent the others follows it.
             # (A rank that raised is the cause when it recorded why: ranks it aborted are unfinished.)
             reason = unfinished + (f"; then: {reason}" if reason else "")
@@ -317,6 +318,7 @@ class _Watch:
         self.volume = Volume(request)
         self.known: list[int] = []
         self.next_sweep = self.next_volume = self.next_cancel = 0.0
+        self.failed_at: float | None = None
 
     def sweep(self) -> None:
         """Record every descendant (pid + start time) so they can be killed after a supervisor crash."""
@@ -351,6 +353,11 @@ class _Watch:
                 note = self.over_volume()
                 if note:
                     return "volume", note
+            if self.failed_at is None:
+                if self.paths.failure_file.exists():
+                    self.failed_at = now
+            elif now - self.failed_at > ABORT_GRACE_SECONDS:
+                return "aborted", None  # a rank failed and called MPI Abort, but the launcher lingers
             time.sleep(POLL_SECONDS)
         return "exited", None
 
@@ -408,6 +415,10 @@ def supervise(store: Store, job_id: str) -> str:
                      launcher_pgid=proc.pid)
     watch = _Watch(store, job_id, paths, request, proc.pid, watchdog)
     outcome, note = watch.poll(proc, started + max_runtime(request))
+    if outcome == "aborted":  # some launchers (mpiexec.gforker) are slow to end the other ranks
+        _log(paths, f"a rank failed: terminating the others (TERM, then KILL after {min(grace, 2.0):g} s)")
+        watch.kill_everything(min(grace, 2.0))
+        outcome = "exited"
     if outcome != "exited":
         why = {"timeout": "max runtime exceeded", "cancel": "cancel requested", "volume": note}[outcome]
         _log(paths, f"{why}: terminating all ranks (TERM, then KILL after {grace:g} s)")
