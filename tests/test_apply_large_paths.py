@@ -91,16 +91,24 @@ def test_far_pair_tiled_path(monkeypatch):
         np.testing.assert_allclose(s, _reference(psi, n, [bit], u), atol=1e-12, err_msg=f"bit {bit}")
 
 
-def test_far_pair_tiled_path_dense_2(monkeypatch):
-    """apply_dense_2_far, the buffered path (runs of >= 64 with a partner >= _FAR_BYTES away)."""
-    n = 14
-    rng = np.random.default_rng(4)
+@pytest.mark.parametrize("n", [14, 16])
+@pytest.mark.parametrize("precision", ["double", "single"])
+def test_dense_blocks_of_every_size_low_mid_and_top_bits(n, precision):
+    """Fused blocks (dense on 2..5 targets) wherever they land: the lowest bits (tiles gathered
+    from short runs), mid bits (contiguous tiles), the top bits (far partners), mixed, and under a
+    control; serial (n=14) and parallel with several tasks (n=16), both precisions."""
+    dtype = np.complex128 if precision == "double" else np.complex64
+    tol = 1e-12 if precision == "double" else 2e-5
+    rng = np.random.default_rng(200 + n)
     psi = rng.normal(size=1 << n) + 1j * rng.normal(size=1 << n)
-    monkeypatch.setattr(KG, "_FAR_BYTES", 1 << 10)
-    from qsim.state.apply import _fixed, _offsets
-    for t, cb, cv in (([n - 1, n - 2], [], []), ([7, 12], [9], [1]), ([n - 1, 0], [], [])):
-        u = _unitary(2, rng)
-        s = psi.copy()
-        cval = np.int64(sum(v << b for b, v in zip(cb, cv)))
-        KG.apply_dense_2_far.py_func(s, u, _offsets(t), _fixed(cb + t), cval)
-        np.testing.assert_allclose(s, _reference(psi, n, t, u, cb, cv), atol=1e-12, err_msg=f"{t} {cb}")
+    psi /= np.linalg.norm(psi)
+    for k in range(2, 6):
+        placements = [list(range(k - 1, -1, -1)), list(range(n - 1, n - 1 - k, -1)),
+                      [n - 1] + list(range(k - 1)), [6 + j for j in range(k)][::-1], [0, n - 1, 5, 9, 3][:k]]
+        for t in placements:
+            for cb, cv in (([], []), ([b for b in (11, 12) if b not in t][:1], [1])):
+                u = _unitary(k, rng)
+                s = psi.astype(dtype)
+                apply_unitary(s, t, u, cb, cv)
+                np.testing.assert_allclose(s, _reference(psi, n, t, u, cb, cv), atol=tol,
+                                           err_msg=f"k={k} {t} {cb}")

@@ -17,6 +17,7 @@ import pytest
 
 from oracle import assert_close, full_operator, marginal, observable_matrix, partial_trace, random_state, \
     random_unitary
+from qsim.kernels import dense as KD
 from qsim.kernels import gates as KG
 from qsim.kernels import measure as KM
 
@@ -126,15 +127,6 @@ def test_apply_dense_1_ctrl(f, state, dtype):
         assert_close(s, _expected(state, t, u, cb, cv), TOL[dtype], f"{t} {cb} {cv}")
 
 
-@pytest.mark.parametrize("f", _both(KG.apply_dense_2_near))
-def test_apply_dense_2(f, state, dtype):
-    u = random_unitary(2, np.random.default_rng(3)).astype(dtype)
-    for t, cb, cv in _cases(2):
-        s = state.copy()
-        f(s, _offsets(t), _sorted(cb + t), _cval(cb, cv), tuple(u.reshape(-1)))
-        assert_close(s, _expected(state, t, u, cb, cv), TOL[dtype], f"{t} {cb} {cv}")
-
-
 @pytest.mark.parametrize("f", _both(KG.apply_dense_k))
 @pytest.mark.parametrize("k", [1, 2, 3, 4])
 def test_apply_dense_k(f, k, state, dtype):
@@ -143,6 +135,27 @@ def test_apply_dense_k(f, k, state, dtype):
         s = state.copy()
         f(s, _offsets(t), _sorted(cb + t), _cval(cb, cv), (u,))
         assert_close(s, _expected(state, t, u, cb, cv), TOL[dtype], f"{t} {cb} {cv}")
+
+
+@pytest.mark.parametrize("f", _both(KD.apply_dense_tiled))
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+def test_apply_dense_tiled_every_placement(f, k, dtype):
+    """The tiled dense kernel on 6 bits: every set of k target bits (in a random order), with no
+    control and with one control of either value on a spare bit."""
+    n = 6
+    rng = np.random.default_rng(20 + k)
+    psi = random_state(n, rng).astype(dtype)
+    u = random_unitary(k, rng)
+    mre, mim = KD.split(u, dtype)
+    for chosen in itertools.combinations(range(n), k):
+        t = [int(b) for b in rng.permutation(chosen)]
+        rest = [b for b in range(n) if b not in t]
+        for cb, cv in [([], [])] + ([([rest[0]], [1]), ([rest[-1]], [0])] if rest else []):
+            if f is KD.apply_dense_tiled.py_func and k > 3 and cb:
+                continue  # plain Python is slow; the compiled builds cover these
+            s = psi.copy()
+            f(s, _offsets(t), _sorted(cb + t), _cval(cb, cv), mre, mim)
+            assert_close(s, _expected(psi, t, u, cb, cv, n=n), TOL[dtype], f"{t} {cb} {cv}")
 
 
 @pytest.mark.parametrize("f", _both(KG.apply_diagonal))

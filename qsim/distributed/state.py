@@ -24,7 +24,7 @@ from qsim.kernels import gates as KG
 from qsim.kernels import measure as KM
 from qsim.state import sampling
 from qsim.state.apply import _fixed, _offsets, apply_unitary
-from qsim.state.compile import fuse_two_qubit_blocks
+from qsim.state.fusion import fuse_blocks
 from qsim.state.memory import check_fits
 from qsim.state.observable_terms import observable_terms
 from qsim.state.statevector import StateVector
@@ -111,11 +111,11 @@ class DistributedState:
         if self._fresh and ops:
             self._choose_initial_layout(ops)
         if self.rt.fusion and len(ops) > 1:
-            # Now that the global qubits are known, fuse gates on local qubits into 4x4 blocks (as
-            # the single-process state does); gates touching a global qubit keep their own form.
+            # Now that the global qubits are known, fuse gates on local qubits into the blocks the
+            # single-process state uses; gates touching a global qubit keep their own form.
             lay = self.layout
             globals_now = frozenset(q for q in range(self.n_qubits) if lay.is_global(q))
-            ops = [classify(item) for item in fuse_two_qubit_blocks(unitaries, keep_apart=globals_now)]
+            ops = [classify(item) for item in fuse_blocks(unitaries, keep_apart=globals_now)]
         for i in range(len(ops)):
             self._apply_op(ops, i)
 
@@ -188,7 +188,7 @@ class DistributedState:
                 return
             apply_unitary(self.shard.array, [], np.array([[phase]]), [b for b, _ in local], [v for _, v in local])
             return
-        apply_unitary(self.shard.array, [lay.pos[q] for q in local_targets], np.diag(d), [b for b, _ in local],
+        apply_unitary(self.shard.array, [lay.pos[q] for q in local_targets], d, [b for b, _ in local],
                       [v for _, v in local])
 
     def _relabel(self, op):

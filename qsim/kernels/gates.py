@@ -52,7 +52,7 @@ def _insert_zeros(i, fixed):
 # halves of the state; 2048 complex128 pairs = 64 KiB, large enough that a task costs far more
 # than its scheduling.
 _TILE = 2048
-# Distance (bytes) between the two amplitudes of a pair beyond which the dense kernels buffer tiles.
+# Distance (bytes) between the two amplitudes of a pair beyond which apply_dense_1 buffers tiles.
 _FAR_BYTES = 1 << 28
 
 
@@ -155,18 +155,6 @@ def _core_swap_pair(state, i, j, p):
 
 
 @register_jitable
-def _core_dense_quad(state, i0, i1, i2, i3, p):
-    a0 = state[i0]
-    a1 = state[i1]
-    a2 = state[i2]
-    a3 = state[i3]
-    state[i0] = p[0] * a0 + p[1] * a1 + p[2] * a2 + p[3] * a3
-    state[i1] = p[4] * a0 + p[5] * a1 + p[6] * a2 + p[7] * a3
-    state[i2] = p[8] * a0 + p[9] * a1 + p[10] * a2 + p[11] * a3
-    state[i3] = p[12] * a0 + p[13] * a1 + p[14] * a2 + p[15] * a3
-
-
-@register_jitable
 def _core_swap_quad(state, i0, i1, i2, i3, p):
     tmp = state[i1]
     state[i1] = state[i2]
@@ -213,8 +201,6 @@ apply_diagonal_1 = _pairs(_core_diag_pair, "apply_diagonal_1")
 apply_diagonal_1.__doc__ = "diag(params) on ``bit`` (rz, phaseshift, their controlled forms)."
 apply_x = _pairs(_core_swap_pair, "apply_x")
 apply_x.__doc__ = "Swap the amplitude pairs that differ in ``bit`` (x, cnot, ccnot, mcx): no arithmetic."
-apply_dense_2_near = _quads(_core_dense_quad, "apply_dense_2_near")
-apply_dense_2_near.__doc__ = "4x4 matrix (``params``: its 16 entries, row-major) on two targets, under controls."
 apply_swap = _quads(_core_swap_quad, "apply_swap")
 apply_swap.__doc__ = "Exchange the values of the two target bits (swap, cswap): |..1..0..> <-> |..0..1..>."
 apply_dense_k = _blocks(_core_dense_block, "apply_dense_k")
@@ -224,6 +210,19 @@ apply_monomial.__doc__ = """One non-zero per row: ``new[a] = phases[a] * old[per
 ``params = (perm, phases)`` (y, iswap, pswap, gpi, ...)."""
 apply_diagonal = _blocks(_core_diag_block, "apply_diagonal")
 apply_diagonal.__doc__ = "Multiply amplitude ``a`` of each block by ``params[0][a]`` (any diagonal on k targets)."
+
+
+@by_size
+def apply_diagonal_scan(state, lo_bits, lo_index, hi_index, params):
+    """``state[i] *= params[0][hi_index[i >> lo_bits] | lo_index[i & (2^lo_bits - 1)]]``: a diagonal on
+    any number of targets (fusion's diagonal blocks) in one sequential pass over the state."""
+    diag = params[0]
+    nlo = np.int64(1) << lo_bits
+    for h in prange(state.shape[0] >> lo_bits):
+        ah = hi_index[h]
+        base = h << lo_bits
+        for j in range(nlo):
+            state[base + j] *= diag[ah | lo_index[j]]
 
 
 @by_size
@@ -307,23 +306,3 @@ def apply_dense_1(state, bit, p):
             for i in range(lo, lo + per, size):
                 for j in range(i, i + 4):
                     _core_dense_pair(state, j, j + 4, p)
-
-
-@by_size
-def apply_dense_2_far(state, mat, offsets, fixed, cval):
-    """4x4 matrix on two targets when a partner is >= ``_FAR_BYTES`` away (see ``apply_dense_1``):
-    each run's four stretches are buffered, then written.  Needs runs of at least 64."""
-    count = state.shape[0] >> fixed.shape[0]
-    run, per, ntasks = _run_layout(count, fixed)
-    m = mat
-    for t in prange(ntasks):
-        x = np.empty((4, run), dtype=state.dtype)
-        for r in range(t * per, (t + 1) * per, run):
-            b0 = _insert_zeros(r, fixed) | cval
-            for a in range(4):
-                x[a, :] = state[b0 + offsets[a]:b0 + offsets[a] + run]
-            for a in range(4):
-                off = b0 + offsets[a]
-                ma0, ma1, ma2, ma3 = m[a, 0], m[a, 1], m[a, 2], m[a, 3]
-                for j in range(run):
-                    state[off + j] = ma0 * x[0, j] + ma1 * x[1, j] + ma2 * x[2, j] + ma3 * x[3, j]

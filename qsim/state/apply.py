@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from qsim.kernels import dense as KD
 from qsim.kernels import gates as K
 from qsim.state.kinds import classify
 
@@ -84,7 +85,9 @@ def apply_unitary(array: np.ndarray, target_bits, matrix: np.ndarray, control_bi
         return
     fixed = _fixed(controls + targets)
     if kind == "diagonal":
-        if len(targets) == 1:
+        if len(targets) >= 3 and not controls:
+            _diagonal_scan(array, targets, g.diag.astype(dtype))
+        elif len(targets) == 1:
             K.apply_diagonal_1(array, np.int64(targets[0]), fixed, cval, (dtype.type(g.diag[0]), dtype.type(g.diag[1])))
         else:
             K.apply_diagonal(array, _offsets(targets), fixed, cval, (g.diag.astype(dtype),))
@@ -95,6 +98,27 @@ def apply_unitary(array: np.ndarray, target_bits, matrix: np.ndarray, control_bi
         K.apply_swap(array, _offsets(targets), fixed, cval, _NO_PARAMS)
     else:
         K.apply_monomial(array, _offsets(targets), fixed, cval, (g.perm.astype(np.int64), g.phases.astype(dtype)))
+
+
+_SCAN_LOW_BITS = 12
+
+
+def _diagonal_scan(array, targets, diag):
+    """A diagonal on many targets in one sequential sweep (``gates.apply_diagonal_scan``): the index
+    into ``diag`` is looked up from the low 12 bits of the state index and from the rest."""
+    n = array.shape[0].bit_length() - 1
+    lo_bits = min(n, _SCAN_LOW_BITS)
+    k = len(targets)
+    lo = np.zeros(1 << lo_bits, dtype=np.int64)
+    hi = np.zeros(1 << (n - lo_bits), dtype=np.int64)
+    j_lo = np.arange(1 << lo_bits, dtype=np.int64)
+    j_hi = np.arange(1 << (n - lo_bits), dtype=np.int64)
+    for j, b in enumerate(targets):
+        if b < lo_bits:
+            lo |= ((j_lo >> b) & 1) << (k - 1 - j)
+        else:
+            hi |= ((j_hi >> (b - lo_bits)) & 1) << (k - 1 - j)
+    K.apply_diagonal_scan(array, np.int64(lo_bits), lo, hi, (diag,))
 
 
 def apply_dense(array, targets, matrix, controls=(), values=()):
@@ -111,9 +135,8 @@ def apply_dense(array, targets, matrix, controls=(), values=()):
     offsets = _offsets(targets)
     fixed = _fixed(list(controls) + list(targets))
     cval = _cval(controls, values)
-    if k == 2 and int(offsets.max()) * array.itemsize >= K._FAR_BYTES and (1 << int(fixed[0])) >= 64:
-        K.apply_dense_2_far(array, m, offsets, fixed, cval)
-    elif k == 2:
-        K.apply_dense_2_near(array, offsets, fixed, cval, tuple(m.reshape(-1)))
+    if k <= KD.MAX_TARGETS:
+        mre, mim = KD.split(m, array.dtype)
+        KD.apply_dense_tiled(array, offsets, fixed, cval, mre, mim)
     else:
         K.apply_dense_k(array, offsets, fixed, cval, (m,))

@@ -136,6 +136,25 @@ class Plan:
             return matrices[i]
         return _as_block(s.targets, matrices[i], s.controls, s.states)[1]
 
+    def _full(self, matrices, i):
+        """Item ``i``'s matrix over its controls then targets (big-endian), controls written in."""
+        s = self.shapes[i]
+        return _with_controls(np.asarray(matrices[i]), s.controls, s.states)
+
+    def _full_diagonal(self, matrices, i):
+        s = self.shapes[i]
+        m = np.asarray(matrices[i])
+        d = m if m.ndim == 1 else np.diagonal(m)
+        if not s.controls:
+            return d
+        out = np.ones(1 << (len(s.controls) + len(s.targets)), dtype=np.complex128)
+        c = 0
+        for v in s.states:
+            c = (c << 1) | int(v)
+        k = len(s.targets)
+        out[c << k:(c + 1) << k] = d
+        return out
+
     def _run(self, ops, matrices):
         m = None
         left = None
@@ -161,6 +180,14 @@ class Plan:
                 m = _on_pair(m, op[1], op[2])
             elif kind == "post":
                 m = m @ _on_pair(self._run(op[1], matrices), (op[2],), op[3])
+            elif kind == "eye":
+                m = np.eye(1 << op[1], dtype=np.complex128)
+            elif kind == "emb":
+                m = _embed_left(self._full(matrices, op[1]), op[2], op[3], m)
+            elif kind == "ones":
+                m = np.ones(1 << op[1], dtype=np.complex128)
+            elif kind == "dmul":
+                m = m * _spread_diagonal(self._full_diagonal(matrices, op[1]), op[2], op[3])
             else:
                 raise ValueError(f"unknown fusion op {op!r}")
         return m
@@ -320,8 +347,141 @@ def _plan_runs(shapes):
     return out
 
 
-def plan(shapes, *, mode: str = "blocks", keep_apart=frozenset()) -> Plan:
+def _with_controls(matrix, controls, states):
+    """``matrix`` (on targets) as a matrix over controls + targets, acting where the controls have
+    their states (identity elsewhere)."""
+    if not controls:
+        return matrix
+    k = matrix.shape[0].bit_length() - 1
+    c = 0
+    for v in states:
+        c = (c << 1) | int(v)
+    full = np.eye(1 << (len(controls) + k), dtype=np.complex128)
+    full[c << k:(c + 1) << k, c << k:(c + 1) << k] = matrix
+    return full
+
+
+def _embed_left(g, gq, bq, m):
+    """``G @ m`` where ``G`` is ``g`` (big-endian over qubits ``gq``) on the block's qubits ``bq``
+    and ``m`` a matrix on ``bq``: the rows of ``m`` as a tensor, ``g`` contracted on ``gq``'s axes."""
+    k = len(bq)
+    axes = [bq.index(q) for q in gq]
+    t = m.reshape((2,) * k + (m.shape[1],))
+    t = np.moveaxis(t, axes, list(range(len(gq))))
+    shape = t.shape
+    t = (g @ t.reshape(1 << len(gq), -1)).reshape(shape)
+    return np.moveaxis(t, list(range(len(gq))), axes).reshape(1 << k, -1)
+
+
+def _spread_diagonal(d, gq, bq):
+    """The diagonal ``d`` (over qubits ``gq``) as a diagonal over the block's qubits ``bq``."""
+    k = len(bq)
+    a = np.arange(1 << k)
+    idx = np.zeros(1 << k, dtype=np.int64)
+    for j, q in enumerate(gq):
+        idx = (idx << 1) | ((a >> (k - 1 - bq.index(q))) & 1)
+    return d[idx]
+
+
+# Largest dense block, by the state's precision: what the tiled dense kernel
+# (qsim.kernels.dense) runs at about the cost of the passes it saves on this machine (2-core Zen,
+# AVX2 as LLVM sees it; measured 2026-12-01 with benchmarks/peers.py and the kernel sweep in
+# benchmarks/gates.py).  A diagonal block costs one pass whatever its size; its qubits are capped
+# so that its diagonal stays in the first-level cache.
+MAX_DENSE_QUBITS = 3
+MAX_DIAGONAL_QUBITS = 10
+# Below this many qubits the state is cache-resident and a bind's numpy work outweighs passes saved.
+K_BLOCKS_MIN_QUBITS = 14
+
+
+class _KBlock:
+    __slots__ = ("qubits", "diagonal", "members")
+
+    def __init__(self, qubits, diagonal, i):
+        self.qubits, self.diagonal, self.members = list(qubits), diagonal, [i]
+
+
+def _plan_k_blocks(shapes, max_dense, max_diagonal, keep_apart=frozenset()):
+    """Greedy fusion into dense blocks of up to ``max_dense`` qubits and diagonal blocks of up to
+    ``max_diagonal`` qubits (a gate's qubits are its targets and controls).
+
+    A gate may join the output ``j`` that last touched any of its qubits (nothing later touches
+    them, so moving the gate there keeps the order on every qubit).  A diagonal gate joins a
+    diagonal block while the union stays within ``max_diagonal`` qubits (the QFT's controlled phases
+    after each h become one pass) and a dense block only if it adds no qubit; a non-diagonal gate
+    joins a dense block while the union stays within ``max_dense`` qubits, and takes along the
+    other dense blocks that are last on its qubits (disjoint from block ``j``, so they commute with
+    it) when they fit too.  Otherwise the gate starts a block.  Gates touching ``keep_apart`` (the
+    distributed state's global qubits) are never merged."""
+    out: list = []
+    last: dict = {}
+    for i, s in enumerate(shapes):
+        qs = tuple(s.controls) + tuple(s.targets)
+        if not s.targets or (keep_apart and not keep_apart.isdisjoint(qs)):
+            for q in qs:
+                last[q] = len(out)
+            out.append(i)
+            continue
+        owners = sorted({last[q] for q in qs if q in last})
+        j = owners[-1] if owners else None
+        b = out[j] if j is not None else None
+        joined = False
+        if isinstance(b, _KBlock):
+            union = set(b.qubits) | set(qs)
+            if s.diagonal and b.diagonal and len(union) <= max_diagonal:
+                joined = True
+            elif s.diagonal and not b.diagonal and len(union) == len(b.qubits):
+                joined = True
+            elif not s.diagonal and not b.diagonal:
+                others = [out[o] for o in owners[:-1]]
+                if all(isinstance(o, _KBlock) and not o.diagonal and
+                       all(last.get(q) == out.index(o) for q in o.qubits) for o in others):
+                    for o in others:
+                        union |= set(o.qubits)
+                    if len(union) <= max_dense:
+                        for o in others:
+                            idx = out.index(o)
+                            b.members = o.members + b.members
+                            b.qubits += [q for q in o.qubits if q not in b.qubits]
+                            out[idx] = None
+                            for q in o.qubits:
+                                last[q] = j
+                        joined = True
+        if joined:
+            b.qubits += [q for q in qs if q not in b.qubits]
+            b.members.append(i)
+            for q in qs:
+                last[q] = j
+            continue
+        for q in qs:
+            last[q] = len(out)
+        out.append(_KBlock(qs, s.diagonal, i))
+    entries = []
+    for it in out:
+        if it is None:
+            continue
+        if isinstance(it, _KBlock):
+            if len(it.members) == 1:
+                entries.append(it.members[0])  # a gate nothing joined goes out as it came
+                continue
+            bq = tuple(it.qubits)
+            members = sorted(it.members)
+            if it.diagonal:
+                ops = [("ones", len(bq))] + [("dmul", m, shapes[m].controls + shapes[m].targets, bq)
+                                            for m in members]
+            else:
+                ops = [("eye", len(bq))]
+                ops += [("emb", m, shapes[m].controls + shapes[m].targets, bq) for m in members]
+            entries.append(Block(bq, ops, tuple(members)))
+        else:
+            entries.append(it)
+    return entries
+
+
+def plan(shapes, *, mode: str = "blocks", keep_apart=frozenset(), max_qubits: int | None = None) -> Plan:
     shapes = list(shapes)
+    if mode == "blocks" and max_qubits is not None and max_qubits > 2:
+        return Plan(shapes, _plan_k_blocks(shapes, max_qubits, MAX_DIAGONAL_QUBITS, keep_apart))
     if mode == "blocks":
         return Plan(shapes, _plan_two_qubit_blocks(shapes, keep_apart))
     if mode == "runs":
@@ -337,12 +497,30 @@ def fuse_two_qubit_blocks(items, keep_apart=frozenset()):
     return plan([shape_of(it) for it in items], keep_apart=keep_apart).bind([it[1] for it in items])
 
 
+def block_size_for(width: int) -> int:
+    """The largest dense block for a circuit on ``width`` qubits (2 below ``K_BLOCKS_MIN_QUBITS``)."""
+    return MAX_DENSE_QUBITS if width >= K_BLOCKS_MIN_QUBITS else 2
+
+
+def fuse_blocks(items, keep_apart=frozenset(), max_qubits: int | None = None):
+    """Dense blocks of up to ``max_qubits`` qubits (default: ``block_size_for`` the items' width)
+    and diagonal blocks (``_plan_k_blocks``), gates touching ``keep_apart`` left alone."""
+    items = list(items)
+    if max_qubits is None:
+        width = 1 + max((max(tuple(t) + tuple(c)) for t, _, c, _ in items if len(t) + len(c)), default=-1)
+        max_qubits = block_size_for(width)
+    return plan([shape_of(it) for it in items], keep_apart=keep_apart,
+                max_qubits=max_qubits).bind([it[1] for it in items])
+
+
 def fuse(items, absorb_into_two_qubit: bool = True):
     """Merge gates into fewer, larger unitaries; exact up to rounding, gate order on every qubit kept.
 
-    With ``absorb_into_two_qubit`` (the single-process state): ``fuse_two_qubit_blocks``.  Without
+    With ``absorb_into_two_qubit`` (the single-process state): ``fuse_blocks`` (k-qubit dense and
+    diagonal blocks on a wide circuit, two-qubit blocks on a narrow one).  Without
     (the distributed state, which fuses further itself once it knows which qubits are global): only
     runs of uncontrolled one-qubit gates on the same qubit are merged."""
     items = list(items)
-    p = plan([shape_of(it) for it in items], mode="blocks" if absorb_into_two_qubit else "runs")
-    return p.bind([it[1] for it in items])
+    if absorb_into_two_qubit:
+        return fuse_blocks(items)
+    return plan([shape_of(it) for it in items], mode="runs").bind([it[1] for it in items])

@@ -11,6 +11,8 @@ gate's name, so a powered or fused gate still gets the cheapest kernel that is e
    arithmetic) or ``monomial``;
 4. everything else is ``dense``.
 
+A 1-D ``matrix`` is a diagonal given as its vector (fusion's diagonal blocks, up to 2^10 entries).
+
 Labels are opaque: the single-process state classifies in bit positions, the distributed plan in
 program qubits.  Used by ``qsim.state.apply`` (which kernel) and ``qsim.distributed.plan`` (what a
 gate needs from the distribution); fusion (``qsim.state.fusion``) asks ``is_diagonal``.
@@ -31,7 +33,8 @@ PERMUTATION_KINDS = frozenset({"x", "swap", "monomial"})
 class Kind:
     kind: str
     targets: list
-    matrix: np.ndarray      # on ``targets`` (controls folded out); 1x1 when there are none
+    matrix: np.ndarray      # on ``targets`` (controls folded out); 1x1 when there are none; a
+    #                         diagonal given as a vector (fusion's diagonal blocks) stays a vector
     controls: list
     values: list
     diag: np.ndarray | None = None      # diagonal kinds: the diagonal of ``matrix``
@@ -83,12 +86,24 @@ def is_diagonal(matrix: np.ndarray) -> bool:
     return np.count_nonzero(matrix) == np.count_nonzero(np.diagonal(matrix))
 
 
+def _diagonal_kind(d: np.ndarray) -> str:
+    not_one = np.count_nonzero(d != 1)
+    if not_one == 0:
+        return "identity"
+    if np.all(d == d[0]):
+        return "scalar"
+    return "phase" if not_one == 1 else "diagonal"
+
+
 def classify(targets, matrix, controls=(), values=()) -> Kind:
     """The kind of ``matrix`` (big-endian over ``targets``) under ``controls`` with ``values``."""
     t = [int(q) for q in targets]
     c = [int(q) for q in controls]
     v = [int(x) for x in values]
     m = np.asarray(matrix)
+    if m.ndim == 1:
+        # a diagonal given as its vector (fusion's diagonal blocks: 2^k entries, not 4^k)
+        return Kind(_diagonal_kind(m), t, m, c, v, diag=m)
     if t and m.size > 2 and 2 * np.count_nonzero(m) > m.size:
         # More than half the entries non-zero: no target can act as a control (that needs two zero
         # off-diagonal blocks, half the matrix), and it is neither diagonal nor a permutation.
@@ -102,16 +117,7 @@ def classify(targets, matrix, controls=(), values=()) -> Kind:
         return Kind("identity" if d[0] == 1 else "scalar", t, m.reshape(1, 1), c, v, diag=d)
     if not (m - np.diag(np.diag(m))).any():
         d = np.diag(m).copy()
-        not_one = np.count_nonzero(d != 1)
-        if not_one == 0:
-            kind = "identity"
-        elif np.all(d == d[0]):
-            kind = "scalar"
-        elif not_one == 1:
-            kind = "phase"
-        else:
-            kind = "diagonal"
-        return Kind(kind, t, m, c, v, diag=d)
+        return Kind(_diagonal_kind(d), t, m, c, v, diag=d)
     nz_rows = np.count_nonzero(m, axis=1)
     nz_cols = np.count_nonzero(m, axis=0)
     if np.all(nz_rows == 1) and np.all(nz_cols == 1):

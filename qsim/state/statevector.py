@@ -113,7 +113,13 @@ class StateVector:
         return complex(self.array[index]) * self.global_phase
 
     def state_vector(self) -> np.ndarray:
-        return self.array.astype(np.complex128) * self.global_phase
+        """A complex128 copy with the global phase multiplied in: one new array, no temporary."""
+        out = np.empty(self.array.shape[0], dtype=np.complex128)
+        if self.global_phase == 1:
+            out[:] = self.array
+        else:
+            np.multiply(self.array, self.global_phase, out=out)
+        return out
 
     def density_matrix(self, qubits) -> np.ndarray:
         qubits = list(qubits)
