@@ -237,19 +237,24 @@ MPI_SCRIPT = textwrap.dedent("""\
     dev = qml.device("qsim.qubit", wires=n, seed=3)
     H = qml.Hamiltonian([0.5, -0.3, 0.8], [qml.Z(0) @ qml.Z(n - 1), qml.X(3), qml.Y(n - 2) @ qml.X(1)])
 
-    def circuit(w):
+    def gates(w):
         for i in range(n):
             qml.RY(w[i], i)
         for i in range(n - 1):
             qml.CNOT([i, i + 1])
         qml.RX(w[0], n - 1)
+
+    def circuit(w):
+        gates(w)
         return qml.expval(H), qml.probs(wires=[0, n - 1]), qml.var(qml.X(n - 1))
 
     w = qml.numpy.array(np.linspace(0.1, 1.2, n), requires_grad=True)
     values = qml.QNode(circuit, dev)(w)
-    grad = qml.grad(lambda w: qml.QNode(circuit, dev, diff_method="parameter-shift")(w)[0])(w)
+    grad = qml.grad(qml.QNode(lambda w: (gates(w), qml.expval(H))[1], dev, diff_method="adjoint"))(w)
     sampled = qml.set_shots(qml.QNode(circuit, dev), 2000)(w)
-    out = {"ranks": MPI.COMM_WORLD.Get_size(), "expval": float(values[0]), "probs": values[1].tolist(),
+    state = qml.QNode(lambda w: (gates(w), qml.state())[1], dev)(w)  # gathered, then on every rank
+    out = {"state_norm": float(np.vdot(state, state).real), "amp": [float(abs(a)) for a in state[:4]],
+           "ranks": MPI.COMM_WORLD.Get_size(), "expval": float(values[0]), "probs": values[1].tolist(),
            "var": float(values[2]), "grad": [float(g) for g in grad[:3]], "sampled_probs": sampled[1].tolist(),
            "distributed": dev.last_run_metadata.get("distributed")}
     if MPI.COMM_WORLD.rank == 0:
@@ -273,7 +278,8 @@ def test_qsim_qubit_under_mpirun_matches_one_process(tmp_path):
     one = result([sys.executable, str(script)])
     two = result([find_mpirun(), "-n", "2", sys.executable, "-m", "mpi4py", str(script)])
     assert (one["ranks"], one["distributed"], two["ranks"], two["distributed"]) == (1, False, 2, True)
-    for key in ("expval", "probs", "var", "grad"):
+    assert abs(one["state_norm"] - 1) < 1e-12 and abs(two["state_norm"] - 1) < 1e-12
+    for key in ("expval", "probs", "var", "grad", "amp"):
         np.testing.assert_allclose(two[key], one[key], atol=1e-10, err_msg=key)
     # Same device seed: rank 0's seeds drive the sampling, so the samples agree too.
     np.testing.assert_allclose(two["sampled_probs"], one["sampled_probs"], atol=1e-12)
