@@ -151,6 +151,60 @@ def _one_qubit_chain(psi, lam, bit, udag, dmat, out):
             out[k, j] = total
 
 
+def _chain_2(psi, lam, bit, udag, dmat, out):
+    """``_one_qubit_chain`` for the common run of two gates with one derivative each (ry then rz
+    of a hardware-efficient layer): the matrices in registers, contiguous inner loops."""
+    u = udag
+    a0, b0, c0, d0 = u[0, 0, 0], u[0, 0, 1], u[0, 1, 0], u[0, 1, 1]
+    a1, b1, c1, d1 = u[1, 0, 0], u[1, 0, 1], u[1, 1, 0], u[1, 1, 1]
+    e0, f0, g0, h0 = dmat[0, 0, 0, 0], dmat[0, 0, 0, 1], dmat[0, 0, 1, 0], dmat[0, 0, 1, 1]
+    e1, f1, g1, h1 = dmat[1, 0, 0, 0], dmat[1, 0, 0, 1], dmat[1, 0, 1, 0], dmat[1, 0, 1, 1]
+    run = np.int64(1) << bit
+    blocks = psi.shape[0] >> (bit + 1)
+    tasks = max(1, min(_CHUNKS, blocks * run))
+    part0 = np.zeros(tasks, dtype=np.complex128)
+    part1 = np.zeros(tasks, dtype=np.complex128)
+    total_pairs = blocks * run
+    for c in prange(tasks):
+        lo = c * total_pairs // tasks
+        hi = (c + 1) * total_pairs // tasks
+        s0 = 0j
+        s1 = 0j
+        i = lo
+        while i < hi:
+            h = i >> bit
+            l = i & (run - 1)
+            stop = min(hi - i, run - l)
+            base = (h << (bit + 1)) + l
+            for t in range(stop):
+                i0 = base + t
+                i1 = i0 + run
+                p0 = complex(psi[i0])
+                p1 = complex(psi[i1])
+                l0 = complex(lam[i0])
+                l1 = complex(lam[i1])
+                s0 += l0.conjugate() * (e0 * p0 + f0 * p1) + l1.conjugate() * (g0 * p0 + h0 * p1)
+                p0, p1 = a0 * p0 + b0 * p1, c0 * p0 + d0 * p1
+                l0, l1 = a0 * l0 + b0 * l1, c0 * l0 + d0 * l1
+                s1 += l0.conjugate() * (e1 * p0 + f1 * p1) + l1.conjugate() * (g1 * p0 + h1 * p1)
+                p0, p1 = a1 * p0 + b1 * p1, c1 * p0 + d1 * p1
+                l0, l1 = a1 * l0 + b1 * l1, c1 * l0 + d1 * l1
+                psi[i0] = p0
+                psi[i1] = p1
+                lam[i0] = l0
+                lam[i1] = l1
+            i += stop
+        part0[c] = s0
+        part1[c] = s1
+    t0 = 0j
+    t1 = 0j
+    for c in range(tasks):
+        t0 += part0[c]
+        t1 += part1[c]
+    out[0, 0] = t0
+    out[1, 0] = t1
+
+
 def _diagonal_observable(psi, out, zmasks, coeffs):
     for i in prange(psi.shape[0]):
         w = 0.0
@@ -173,6 +227,7 @@ _INNER = _two_builds(_inner)
 _MATRIX_INNER = _two_builds(_matrix_inner)
 _AXPY = _two_builds(_axpy)
 _CHAIN = _two_builds(_one_qubit_chain)
+_CHAIN_2 = _two_builds(_chain_2)
 _DIAG_OBS = _two_builds(_diagonal_observable)
 
 
@@ -193,7 +248,8 @@ def axpy(y: np.ndarray, c: complex, x: np.ndarray) -> None:
 
 def one_qubit_chain(psi, lam, bit, udag, dmat) -> np.ndarray:
     out = np.zeros(dmat.shape[:2], dtype=np.complex128)
-    _pick(_CHAIN, psi.shape[0])(psi, lam, np.int64(bit), np.ascontiguousarray(udag, dtype=np.complex128),
+    kernel = _CHAIN_2 if dmat.shape[:2] == (2, 1) else _CHAIN
+    _pick(kernel, psi.shape[0])(psi, lam, np.int64(bit), np.ascontiguousarray(udag, dtype=np.complex128),
                                 np.ascontiguousarray(dmat, dtype=np.complex128), out)
     return out
 
