@@ -231,13 +231,18 @@ def profile_call(n, calls=30):
         setattr(owner, attr, timed)
         wrapped.append((owner, attr, real))
 
+    from qsim.kernels import reductions as KR
+
     wrap(Q, "parse", "parse")
     wrap(CC.CompiledCircuit, "check_values", "bind")
     wrap(CC.CompiledCircuit, "_vector_matrices", "bind")
     wrap(CC._ParamGate, "matrix", "bind")
+    wrap(CC._FastBinder, "unitaries", "bind+fuse")  # matrices into the array, then block_products
+    wrap(KR, "block_products", "fuse")
     wrap(F.Plan, "rebind", "fuse")
     wrap(F.Plan, "bind", "fuse")
     wrap(CC, "lower", "lower")
+    wrap(CC.CompiledCircuit, "__init__", "lower")
     wrap(E, "_apply_items", "apply")
     wrap(E, "_exact_value", "results")
     out = {}
@@ -253,7 +258,8 @@ def profile_call(n, calls=30):
             for _ in range(calls):
                 dev.run(program, inputs=dict(zip(keys, map(float, rng.uniform(-3, 3, len(keys)))))).result()
             total = (time.perf_counter() - t0) / calls
-            row = {k: v / calls for k, v in phases.items()}
+            row = {k: phases.get(k, 0.0) / calls for k in ("parse", "bind", "lower", "fuse", "apply", "results")}
+            row["bind"] += max(phases.get("bind+fuse", 0.0) / calls - row["fuse"], 0.0)
             row["other"] = total - sum(row.values())
             row["total"] = total
             out[label] = {k: round(v * 1e3, 4) for k, v in row.items()}  # ms per call

@@ -166,3 +166,28 @@ def test_fast_rebinding_of_rotation_layers_equals_unfused_runs():
         ref = qsim.device(fusion=False).run(c.bind(values)).result().values[0]
         np.testing.assert_allclose(got, ref, atol=1e-12)
     assert dev.compile(c)[0]._fast is not None
+
+
+@pytest.mark.parametrize("n", [1, 5, 7, 9])
+def test_broadcast_z_in_one_pass_equals_the_oracle(n):
+    from oracle import Oracle, kron
+
+    rng = np.random.default_rng(n)
+    c = Circuit()
+    for q in range(n):
+        c.ry(q, float(rng.uniform(0, 3))).rz(q, float(rng.uniform(0, 3)))
+    for q in range(n - 1):
+        c.cnot(q, q + 1).rx(q, 0.4)
+    ref_circuit = Circuit(list(c.instructions)).state_vector()
+    c.expectation(obs.Z())
+    got = qsim.device().run(c).result().values[0]
+    psi = Oracle(ref_circuit).psi
+    for q in range(n):
+        mats = [np.eye(2)] * n
+        mats[q] = np.diag([1.0, -1.0])
+        assert abs(got[q] - np.real(np.vdot(psi, kron(*mats) @ psi))) < 1e-12
+    if n > 1:  # with a mid-circuit measurement: paths weighted by their probabilities
+        m = Circuit(list(c.instructions[:-1])).measure(0).h(0).expectation(obs.Z())
+        per_qubit = [qsim.device().run(Circuit(list(m.instructions)).expectation(obs.Z(), q)).result().values[0]
+                     for q in range(n)]
+        np.testing.assert_allclose(qsim.device().run(m).result().values[0], per_qubit, atol=1e-12)

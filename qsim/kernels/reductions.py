@@ -310,3 +310,55 @@ def block_products(raw, codes, members, starts, blocks, out):
             for i in range(d):
                 for j in range(d):
                     m[i, j] = tmp[i, j]
+
+
+_LOW = 6  # bits below this are summed per amplitude, the others per run of 2^_LOW amplitudes
+
+
+def _z_expectations(psi, out):
+    n = out.shape[0]
+    size = psi.shape[0]
+    low = min(_LOW, n)
+    run = np.int64(1) << low
+    runs = size >> low
+    chunks = max(1, min(_CHUNKS, runs))
+    part = np.zeros((chunks, n), dtype=np.float64)
+    for c in prange(chunks):
+        lo = c * runs // chunks
+        hi = (c + 1) * runs // chunks
+        acc = np.zeros(n, dtype=np.float64)
+        for r in range(lo, hi):
+            total = 0.0
+            base = r << low
+            for t in range(run):
+                x = psi[base + t]
+                p = x.real * x.real + x.imag * x.imag
+                total += p
+                for b in range(low):
+                    if (t >> b) & 1:
+                        acc[b] -= p
+                    else:
+                        acc[b] += p
+            for b in range(low, n):
+                if (r >> (b - low)) & 1:
+                    acc[b] -= total
+                else:
+                    acc[b] += total
+        for b in range(n):
+            part[c, b] = acc[b]
+    for b in range(n):
+        s = 0.0
+        for c in range(chunks):
+            s += part[c, b]
+        out[b] = s
+
+
+_Z_EXP = _two_builds(_z_expectations)
+
+
+def z_expectations(psi, n_bits) -> np.ndarray:
+    """[<Z on bit b>] for b = 0..n_bits-1 in one pass over ``psi`` (the broadcast <Z> of every
+    qubit, which otherwise costs one pass per qubit)."""
+    out = np.zeros(n_bits, dtype=np.float64)
+    _pick(_Z_EXP, psi.shape[0])(psi, out)
+    return out

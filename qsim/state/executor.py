@@ -400,6 +400,12 @@ def _exact_value(r, paths, n):
         qs = range(n) if r.targets is None else r.targets
         return sum(p.weight * p.state.density_matrix(qs) for p in paths)
     if isinstance(r, rt.Expectation):
+        if r.targets is None and r.observable.factors[0].name == "z" and n and \
+                all(not p.state.distributed for p in paths):
+            from qsim.kernels.reductions import z_expectations  # <Z_q> of every qubit in one pass
+
+            z = sum(p.weight * z_expectations(p.state.array, n) for p in paths)
+            return [float(z[n - 1 - q]) for q in range(n)]
         return _broadcast(r, n, lambda t: sum(p.weight * p.state.expectation(r.observable, t) for p in paths))
     if isinstance(r, rt.Variance):
         def var(t):
