@@ -23,6 +23,9 @@ import numpy as np
 from qsim.state.memory import dtype_for
 
 
+REUSE_MAX_QUBITS = 20  # states of at most 16 MiB (complex128) are kept for the next run
+
+
 class LocalBackend:
     """One process, one ``StateVector``."""
 
@@ -33,12 +36,26 @@ class LocalBackend:
         dtype_for(precision)
         self.precision = precision
         self.fusion = fusion
+        self._last = None
 
     def state_factory(self, circuit=None):
+        """``n -> |0...0>``.  The state of the previous run is reset and reused when it has the same
+        size and is small (a variational loop on a small state would otherwise spend a fifth of a
+        call allocating and checking memory); runs are sequential, so it is free by then."""
         from qsim.state.statevector import StateVector
 
-        precision = self.precision
-        return lambda n: StateVector(n, precision)
+        def make(n):
+            last = self._last
+            if last is not None and last.n_qubits == n and type(last) is StateVector:
+                last.array.fill(0)
+                last.array[0] = 1
+                last.global_phase = 1.0 + 0.0j
+                return last
+            state = StateVector(n, self.precision)
+            self._last = state if n <= REUSE_MAX_QUBITS else None
+            return state
+
+        return make
 
     def agree_on_seed(self, seed, shots=1):
         if seed is None and shots:

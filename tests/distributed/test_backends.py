@@ -38,3 +38,15 @@ def test_device_runs_through_its_backend(comm):
     assert dev.backend.ranks == comm.Get_size()
     c = qsim.Circuit().ry(0, 0.3).probability()
     np.testing.assert_allclose(dev.run(c).result().values[0], [np.cos(0.15) ** 2, np.sin(0.15) ** 2], atol=1e-12)
+
+
+def test_local_backend_reuses_a_small_state_reset_to_zero():
+    b = LocalBackend()
+    make = b.state_factory()
+    s = make(3)
+    s.apply((0,), np.array([[0, 1], [1, 0]]))
+    s.global_phase = 1j
+    again = make(3)
+    assert again is s and again.global_phase == 1 and again.array[0] == 1 and not again.array[1:].any()
+    assert make(4) is not s
+    assert LocalBackend().state_factory()(21) is not None and b.state_factory()(4).n_qubits == 4
