@@ -89,6 +89,13 @@ def endpoint(tmp_path_factory):
         boto3.DEFAULT_SESSION = None
 
 
+@pytest.fixture(autouse=True)
+def _scratch_cwd(tmp_path, monkeypatch):
+    """The SDK's AwsQuantumJob.result() downloads model.tar.gz into the current directory, as it
+    does on Braket; a test runs in its own scratch directory so nothing lands in the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 def wait_for(predicate, timeout: float = 60, poll: float = 0.1, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
