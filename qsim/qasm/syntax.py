@@ -27,6 +27,7 @@ from antlr4.atn.PredictionMode import PredictionMode
 from antlr4.error.ErrorListener import ErrorListener
 from antlr4.error.ErrorStrategy import BailErrorStrategy
 from antlr4.error.Errors import ParseCancellationException, RecognitionException
+from antlr4.ListTokenSource import ListTokenSource
 from openqasm3 import ast
 # The generated lexer/parser are an internal module of openqasm3; this is the same import
 # openqasm3.parser itself uses.
@@ -127,11 +128,31 @@ def _expected(exc: RecognitionException, parser) -> str:
     return "; expected " + (names[0] if len(names) == 1 else "one of " + ", ".join(names))
 
 
-def _make_parser(source: str, mode, report: bool) -> qasm3Parser:
+class _FirstErrorListener(ErrorListener):
+    def __init__(self):
+        super().__init__()
+        self.first = None
+
+    def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):
+        if self.first is None:
+            self.first = _SyntaxError(line, column + 1, msg)
+
+
+@functools.lru_cache(maxsize=4)
+def _lex(source: str):
+    """(tokens, first lexer error or None): lexed once for the nesting check and both parser stages."""
     lexer = qasm3Lexer(InputStream(source))
     lexer.removeErrorListeners()
-    lexer.addErrorListener(_RaiseListener())
-    parser = qasm3Parser(CommonTokenStream(lexer))
+    listener = _FirstErrorListener()
+    lexer.addErrorListener(listener)
+    return lexer.getAllTokens(), listener.first
+
+
+def _make_parser(source: str, mode, report: bool) -> qasm3Parser:
+    tokens, error = _lex(source)
+    if error is not None:
+        raise error
+    parser = qasm3Parser(CommonTokenStream(ListTokenSource(tokens)))
     parser.removeErrorListeners()
     if report:  # in the SLL stage errors only bail out (to the LL stage), they are not reported
         parser.addErrorListener(_RaiseListener())
@@ -151,11 +172,8 @@ def nesting_depth(source: str) -> int:
     the token stream (so comments and strings do not count).  Raises ``ProgramError`` at the first
     bracket deeper than ``MAX_NESTING``: the parser recurses per level, so depth is bounded before
     parsing.  A lexer error is left to ``parse_ast`` to report."""
-    lexer = qasm3Lexer(InputStream(source))
-    lexer.removeErrorListeners()
     depth = deepest = 0
-    tok = lexer.nextToken()
-    while tok.type != -1:
+    for tok in _lex(source)[0]:
         if tok.type in _OPEN:
             depth += 1
             if depth > deepest:
@@ -166,7 +184,6 @@ def nesting_depth(source: str) -> int:
                         f"{MAX_NESTING}", tok.line, tok.column + 1)
         elif tok.type in _CLOSE:
             depth = max(depth - 1, 0)
-        tok = lexer.nextToken()
     return deepest
 
 
