@@ -480,7 +480,10 @@ def _plan_k_blocks(shapes, max_dense, max_diagonal, keep_apart=frozenset()):
 
 def plan(shapes, *, mode: str = "blocks", keep_apart=frozenset(), max_qubits: int | None = None) -> Plan:
     shapes = list(shapes)
-    if mode == "blocks" and max_qubits is not None and max_qubits > 2:
+    if mode == "blocks" and max_qubits is None:
+        width = 1 + max((max(sh.targets + sh.controls) for sh in shapes if sh.targets or sh.controls), default=-1)
+        max_qubits = block_size_for(width)
+    if mode == "blocks" and max_qubits > 2:
         return Plan(shapes, _plan_k_blocks(shapes, max_qubits, MAX_DIAGONAL_QUBITS, keep_apart))
     if mode == "blocks":
         return Plan(shapes, _plan_two_qubit_blocks(shapes, keep_apart))
