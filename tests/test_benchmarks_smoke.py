@@ -74,3 +74,11 @@ def test_pytest_benchmark_file_runs_once(tmp_path):
 def test_qasm_parse_smoke(tmp_path):
     data = _run("qasm_parse", tmp_path)
     assert data["gates"] == 100 and len(data["cold_s"]) == len(data["reparse_s"]) == 1
+
+
+def test_peers_smoke(tmp_path):
+    """benchmarks/peers.py end to end on qsim alone (each cell a subprocess); peers need the extra."""
+    data = _run("peers", tmp_path, "--kind", "brick", "block4")
+    done = {(r["kind"], r["sim"]) for r in data["rows"] if "best_s" in r}
+    assert {("brick", "qsim-c128"), ("brick", "qsim-c64"), ("block4", "qsim-c128")} <= done
+    assert all(r["passes"] > 0 and r["rss_over_state"] > 0 for r in data["rows"] if "best_s" in r)
