@@ -65,6 +65,7 @@ def gates(kind: str, n: int, seed: int = 1234):
         out = [("ry", (q,), 0.3 + 0.01 * q) for q in range(n)]
     elif kind == "block4":  # one fused 4-qubit block (a random unitary) on mid qubits, 4 times
         rng = np.random.default_rng(seed)
+        out = [("i", (q,), 0.0) for q in range(n)]  # every qubit used (only used qubits are simulated)
         for r in range(4):
             u, _ = np.linalg.qr(rng.normal(size=(16, 16)) + 1j * rng.normal(size=(16, 16)))
             out.append(("unitary", tuple(range(n // 2 - 2 + r, n // 2 + 2 + r)), u))
