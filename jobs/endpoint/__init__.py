@@ -24,6 +24,11 @@ import os
 import shlex
 from pathlib import Path
 
+# Where `qsim serve` listens and the region clients sign for, unless told otherwise. Kept here, not in
+# server.py, so that registering the `serve` sub-command does not import the server (Werkzeug,
+# botocore): every `python -m qsim` start registers it.
+DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION = "127.0.0.1", 9787, "us-east-1"
+
 
 def env_file(home: str | os.PathLike | None = None) -> Path:
     from jobs.store import qsim_home

@@ -24,7 +24,7 @@ def cmd_serve(args) -> int:
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    from jobs.endpoint.server import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION
+    from jobs.endpoint import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION
 
     p = subparsers.add_parser("serve", help="a local Braket endpoint (AwsQuantumJob, @hybrid_job, AwsDevice on qsim)",
                               description="Serve Braket's API (and the S3/IAM/STS/Logs/ECR calls the Braket SDK "

@@ -35,10 +35,9 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from jobs import processes
-from jobs.endpoint import sigv4
+from jobs.endpoint import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION, sigv4
 from jobs.endpoint.model import ApiError, error_body, service
 
-DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION = "127.0.0.1", 9787, "us-east-1"
 ACCOUNT = "000000000000"
 SERVED = ("braket", "s3", "logs", "sts", "iam", "ecr")
 
