@@ -19,7 +19,7 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parent.parent
 
-# Peers' measured bound on this machine (/work/shared/notes/peers-measured-here.md): best in-place
+# Peers' measured bound on this machine (../shared/notes/peers-measured-here.md): best in-place
 # complex128 read-modify-write on >= 1 GiB, 2 threads.  Our own bandwidth.py re-measures it.
 PEER_RMW_GBS = 54.8
 

@@ -24,7 +24,7 @@ except ImportError:  # run as a script
     import _common as C
     import workloads as W
 
-# Best peer per cell on this machine (seconds, /work/shared/notes/peers-measured-here.md), c128 and c64.
+# Best peer per cell on this machine (seconds, ../shared/notes/peers-measured-here.md), c128 and c64.
 PEERS = {
     ("qft", "double"): {16: (0.0049, "lightning"), 20: (0.109, "aer nofusion"), 24: (3.16, "braket"),
                         26: (13.4, "braket"), 28: (103, "aer")},

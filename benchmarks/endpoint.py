@@ -11,7 +11,7 @@ endpoint's own cost is the difference:
   * jobs created per second: boto3 ``create_job`` in a loop vs ``JobsClient.create_job`` (each job
     is a one-line script, so its supervisor and ranks also run while the loop goes on).
 
-Run it wrapped in the shared lock: ``flock /tmp/coord/bench.lock python benchmarks/endpoint.py``.
+Run it on a quiet machine: ``python benchmarks/endpoint.py``.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ unfused gate); ratios from one run are the figures to quote, not seconds.  ``den
 1-qubit gate on every bit: passes / n per gate) and ``block4`` (four 4-qubit unitaries: passes / 4
 per block; qsim only) check the kernels against the pass.
 
-    flock /tmp/coord/bench.lock python benchmarks/peers.py                 # brick + QFT, n=24
-    flock /tmp/coord/bench.lock python benchmarks/peers.py --n 26 --reps 1
+    python benchmarks/peers.py                 # brick + QFT, n=24
+    python benchmarks/peers.py --n 26 --reps 1
     python benchmarks/peers.py --smoke
 
 Peers (the ``peers`` extra): qsimcirq (Google qsim, complex64, max_fused_gate_size 2-4),

@@ -1,4 +1,4 @@
-"""The peers' workloads (/work/shared/notes/peers-measured-here.md), built as qsim Circuits.
+"""The peers' workloads (../shared/notes/peers-measured-here.md), built as qsim Circuits.
 
 * ``qft(n)``: H on each qubit followed by controlled phases from every later qubit, then the final
   swaps: n + n(n-1)/2 + n//2 gates (312 at n=24, 364 at n=26), final state vector.
