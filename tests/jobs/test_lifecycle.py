@@ -183,8 +183,11 @@ def test_job_logs_streams_in_bounded_memory(tmp_path, client, home):
         f.seek(0, 2)
         f.write(b"\nlast line\n")
     total = log.stat().st_size
-    reader = ("import resource, sys, jobs.cli; code = jobs.cli.main(['logs', sys.argv[1]]); "
-              "sys.stderr.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)); sys.exit(code)")
+    # Peak RSS of the reader's own image: VmHWM belongs to the process's memory after exec, whereas
+    # getrusage's ru_maxrss also counts the forking parent's (pytest's, hundreds of MiB in a full run).
+    reader = ("import re, sys, jobs.cli; code = jobs.cli.main(['logs', sys.argv[1]]); "
+              "hwm = re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1); "
+              "sys.stderr.write(hwm); sys.exit(code)")
     with open(os.devnull, "wb") as null:
         p = subprocess.run([sys.executable, "-c", reader, arn], stdout=null, stderr=subprocess.PIPE, text=True,
                            env={**os.environ, "QSIM_HOME": str(home)}, timeout=120)
