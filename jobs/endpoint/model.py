@@ -191,7 +191,7 @@ def validate(shape, value, path: str = "") -> None:
         if shape.enum and value not in shape.enum:
             _fail(path, f"{value!r} is not one of {', '.join(shape.enum)}")
         pattern = meta.get("pattern")
-        if pattern and not re.search(pattern, value):
+        if pattern and not _pattern(pattern).fullmatch(value):
             _fail(path, f"{value!r} does not match {pattern}")
         if shape.serialization.get("jsonvalue") or getattr(shape, "name", "") == "JsonValue":
             try:
@@ -218,6 +218,14 @@ def validate(shape, value, path: str = "") -> None:
     if t == "timestamp":
         if not isinstance(value, (int, float, str)):
             _fail(path, f"must be a timestamp, got {value!r}")
+
+
+@lru_cache(maxsize=None)
+def _pattern(pattern: str) -> re.Pattern:
+    """A service-model pattern, compiled. botocore's models carry the patterns without anchors; the
+    service matches a value as a whole, so ``validate`` full-matches them (as ``jobs.validation``
+    does for CreateJob): a name with a trailing newline or extra characters is refused."""
+    return re.compile(pattern)
 
 
 def _length(meta, n: int, path: str, unit: str) -> None:
