@@ -16,49 +16,19 @@
 
 Sums are accumulated in complex128 whatever the state's precision, per chunk, then added in a fixed
 order, so a result does not depend on the thread count.  Pure array code: no MPI (the distributed
-state reduces the per-rank values), no state-sized temporaries.  Each kernel has a serial and a
-parallel build; ``_pick`` chooses by size.
+state reduces the per-rank values), no state-sized temporaries.  Each kernel is size-tiered like
+every other kernel (``qsim.kernels.tiers.BySize``: plain Python, serial or parallel build).
 """
 
 from __future__ import annotations
 
-import types
-
 import numpy as np
 from numba import njit, prange
-from numba.extending import register_jitable
 
-_OPTS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
-PARALLEL_MIN_AMPLITUDES = 1 << 15
+from qsim.kernels.gates import _insert_zeros as _spread
+from qsim.kernels.tiers import OPTS, BySize
+
 _CHUNKS = 64
-
-
-def _renamed(f, name):
-    code = f.__code__.replace(co_name=name, co_qualname=name)
-    out = types.FunctionType(code, f.__globals__, name, f.__defaults__, f.__closure__)
-    out.__qualname__ = name
-    return out
-
-
-def _two_builds(f):
-    """(serial, parallel) builds of ``f`` under distinct names (Numba's cache is keyed by name)."""
-    serial = njit(**_OPTS)(_renamed(f, f.__name__ + "_serial"))
-    parallel = njit(parallel=True, **_OPTS)(_renamed(f, f.__name__ + "_parallel"))
-    return serial, parallel
-
-
-def _pick(builds, size):
-    return builds[1] if size >= PARALLEL_MIN_AMPLITUDES else builds[0]
-
-
-@register_jitable
-def _spread(i, fixed):
-    """``i`` spread over the bit positions not in ``fixed`` (ascending), those bits left 0."""
-    for k in range(fixed.shape[0]):
-        b = fixed[k]
-        low = i & ((np.int64(1) << b) - 1)
-        i = ((i >> b) << (b + 1)) | low
-    return i
 
 
 def _inner(a, b):
@@ -223,42 +193,41 @@ def _axpy(y, c, x):
         y[i] += c * x[i]
 
 
-_INNER = _two_builds(_inner)
-_MATRIX_INNER = _two_builds(_matrix_inner)
-_AXPY = _two_builds(_axpy)
-_CHAIN = _two_builds(_one_qubit_chain)
-_CHAIN_2 = _two_builds(_chain_2)
-_DIAG_OBS = _two_builds(_diagonal_observable)
+_INNER = BySize(_inner)
+_MATRIX_INNER = BySize(_matrix_inner)
+_AXPY = BySize(_axpy)
+_CHAIN = BySize(_one_qubit_chain)
+_CHAIN_2 = BySize(_chain_2)
+_DIAG_OBS = BySize(_diagonal_observable)
 
 
 def inner(a: np.ndarray, b: np.ndarray) -> complex:
-    return complex(_pick(_INNER, a.shape[0])(a, b))
+    return complex(_INNER(a, b))
 
 
 def matrix_inner(a, b, D, offsets, fixed, cval) -> np.ndarray:
     out = np.zeros(D.shape[0], dtype=np.complex128)
-    _pick(_MATRIX_INNER, a.shape[0])(a, b, np.ascontiguousarray(D, dtype=np.complex128), offsets, fixed,
-                                     np.int64(cval), out)
+    _MATRIX_INNER(a, b, np.ascontiguousarray(D, dtype=np.complex128), offsets, fixed, np.int64(cval), out)
     return out
 
 
 def axpy(y: np.ndarray, c: complex, x: np.ndarray) -> None:
-    _pick(_AXPY, y.shape[0])(y, y.dtype.type(c), x)
+    _AXPY(y, y.dtype.type(c), x)
 
 
 def one_qubit_chain(psi, lam, bit, udag, dmat) -> np.ndarray:
     out = np.zeros(dmat.shape[:2], dtype=np.complex128)
     kernel = _CHAIN_2 if dmat.shape[:2] == (2, 1) else _CHAIN
-    _pick(kernel, psi.shape[0])(psi, lam, np.int64(bit), np.ascontiguousarray(udag, dtype=np.complex128),
-                                np.ascontiguousarray(dmat, dtype=np.complex128), out)
+    kernel(psi, lam, np.int64(bit), np.ascontiguousarray(udag, dtype=np.complex128),
+           np.ascontiguousarray(dmat, dtype=np.complex128), out)
     return out
 
 
 def diagonal_observable(psi, out, zmasks, coeffs) -> None:
-    _pick(_DIAG_OBS, psi.shape[0])(psi, out, np.asarray(zmasks, dtype=np.int64), np.asarray(coeffs, dtype=np.float64))
+    _DIAG_OBS(psi, out, np.asarray(zmasks, dtype=np.int64), np.asarray(coeffs, dtype=np.float64))
 
 
-@njit(**_OPTS)
+@njit(**OPTS)
 def block_products(raw, codes, members, starts, blocks, out):
     """For each block b in ``blocks``: out[b] = E_k ... E_1 over its members (``members[starts[b]:
     starts[b + 1]]``, in application order), each member's matrix ``raw[g]`` placed on the block's
@@ -353,12 +322,12 @@ def _z_expectations(psi, out):
         out[b] = s
 
 
-_Z_EXP = _two_builds(_z_expectations)
+_Z_EXP = BySize(_z_expectations)
 
 
 def z_expectations(psi, n_bits) -> np.ndarray:
     """[<Z on bit b>] for b = 0..n_bits-1 in one pass over ``psi`` (the broadcast <Z> of every
     qubit, which otherwise costs one pass per qubit)."""
     out = np.zeros(n_bits, dtype=np.float64)
-    _pick(_Z_EXP, psi.shape[0])(psi, out)
+    _Z_EXP(psi, out)
     return out
