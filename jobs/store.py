@@ -119,7 +119,7 @@ class Store:
     def __init__(self, home: str | os.PathLike | None = None):
         self.home = Path(home).absolute() if home else qsim_home()
         self.db_path = self.home / "jobs.db"
-        try:
+        with self._full_disk_as("cannot open the job database", (OSError, sqlite3.OperationalError)):
             private_dir(self.home)
             private_dir(self.home / "jobs")
             for entry in os.scandir(self.home / "jobs"):
@@ -134,8 +134,15 @@ class Store:
                 con.executescript(_SCHEMA)
             finally:
                 con.close()
-        except (OSError, sqlite3.OperationalError) as e:
-            full = storage_full(e, self.home, "cannot open the job database")
+
+    @contextmanager
+    def _full_disk_as(self, what: str, kinds=(sqlite3.OperationalError,)):
+        """A full disk met inside the block becomes StorageFullException (saying ``what`` could
+        not be done, and where); any other error passes through as it is."""
+        try:
+            yield
+        except kinds as e:
+            full = storage_full(e, self.home, what)
             if full is None:
                 raise
             raise full from None
@@ -154,7 +161,7 @@ class Store:
     def transaction(self):
         """One ``BEGIN IMMEDIATE`` transaction; a full disk rolls it back and raises
         StorageFullException (SQLite keeps the database as it was before the transaction)."""
-        try:
+        with self._full_disk_as("cannot update the job database"):
             con = self._connect()
             try:
                 con.execute("BEGIN IMMEDIATE")
@@ -167,25 +174,15 @@ class Store:
                 con.execute("COMMIT")
             finally:
                 con.close()
-        except sqlite3.OperationalError as e:
-            full = storage_full(e, self.home, "cannot update the job database")
-            if full is None:
-                raise
-            raise full from None
 
     @contextmanager
     def reading(self):
-        try:
+        with self._full_disk_as("cannot read the job database"):
             con = self._connect()
             try:
                 yield con
             finally:
                 con.close()
-        except sqlite3.OperationalError as e:
-            full = storage_full(e, self.home, "cannot read the job database")
-            if full is None:
-                raise
-            raise full from None
 
     def job_dir(self, job_id: str) -> Path:
         return self.home / "jobs" / job_id
