@@ -22,7 +22,7 @@ from xml.sax.saxutils import escape
 
 from werkzeug.wrappers import Response
 
-from jobs.endpoint.model import ApiError, error_body, service, validate
+from jobs.endpoint.model import ApiError, error_body, service
 
 ROLE_NAME, ROLE_PATH = "AmazonBraketJobsExecutionRole", "/service-role/"
 _NS = {"sts": "https://sts.amazonaws.com/doc/2011-06-15/", "iam": "https://iam.amazonaws.com/doc/2010-05-08/"}
@@ -105,15 +105,7 @@ class EcrHandler:
 
     def handle(self, request, body: bytes, scope) -> Response:
         try:
-            op = self.svc.operation_for_target(request.headers.get("X-Amz-Target"))
-            if op is None or op.name != "BatchGetImage":
-                raise ApiError("UnknownOperationException", f"X-Amz-Target {request.headers.get('X-Amz-Target')!r} "
-                                                            "is not served by qsim's endpoint (only BatchGetImage)", 400)
-            try:
-                params = json.loads(body or b"{}")
-            except ValueError as e:
-                raise ApiError("SerializationException", f"The request body is not valid JSON: {e}", 400) from None
-            validate(op.input_shape, params)
+            _, params = self.svc.parse_json(request, body, served=("BatchGetImage",))
             return Response(json.dumps(self.batch_get_image(**params)), content_type="application/x-amz-json-1.1")
         except ApiError as e:
             status, headers, payload = error_body(self.svc, e)

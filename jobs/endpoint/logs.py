@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 
 from werkzeug.wrappers import Response
 
-from jobs.endpoint.model import ApiError, error_body, service, to_wire, validate
+from jobs.endpoint.model import ApiError, error_body, service, to_wire
 
 LOG_GROUP = "/aws/braket/jobs"
 _QUERY_PART = re.compile(r"^\s*(fields\s+.+|filter\s+(@logStream|@message)\s+like\s+/(.*)/|limit\s+\d+|sort\s+.+)\s*$")
@@ -40,16 +40,7 @@ class LogsHandler:
 
     def handle(self, request, body: bytes, scope) -> Response:
         try:
-            op = self.svc.operation_for_target(request.headers.get("X-Amz-Target"))
-            if op is None:
-                raise ApiError("UnknownOperationException",
-                               f"X-Amz-Target {request.headers.get('X-Amz-Target')!r} is not a CloudWatch Logs "
-                               "operation", 400)
-            try:
-                params = json.loads(body or b"{}")
-            except ValueError as e:
-                raise ApiError("SerializationException", f"The request body is not valid JSON: {e}", 400) from None
-            validate(op.input_shape, params)
+            op, params = self.svc.parse_json(request, body)
             handler = getattr(self, op.name, None)
             if handler is None:
                 raise ApiError("UnknownOperationException", f"{op.name} is not served by qsim's endpoint", 400)

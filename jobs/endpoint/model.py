@@ -129,6 +129,22 @@ class Service:
             return None
         return self.model.operation_model(name)
 
+    def parse_json(self, request, body: bytes, served=None):
+        """(operation, validated parameters) of a JSON-protocol request (ECR, CloudWatch Logs),
+        from its X-Amz-Target header and body; ``served`` limits the operations answered."""
+        target = request.headers.get("X-Amz-Target")
+        op = self.operation_for_target(target)
+        if op is None or (served is not None and op.name not in served):
+            only = f" (only {', '.join(served)})" if served is not None else ""
+            raise ApiError("UnknownOperationException",
+                           f"X-Amz-Target {target!r} is not an operation qsim's endpoint serves{only}", 400)
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError as e:
+            raise ApiError("SerializationException", f"The request body is not valid JSON: {e}", 400) from None
+        validate(op.input_shape, params)
+        return op, params
+
 
 def _scalar(member, text: str, field: str):
     if member.type_name in ("integer", "long"):
