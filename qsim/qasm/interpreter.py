@@ -679,6 +679,16 @@ class Interpreter:
         col = start + offset + 1 if start >= 0 else None
         return self.loc.error_at(message, line, col)
 
+    def factor_qubits(self, node, text, f, part):
+        """The qubits a pragma gives observable factor ``f`` (parsed as ``part``), checked against
+        the qubit count the factor acts on."""
+        qs = self.pragma_qubits(node, text, f.targets)
+        if len(qs) != part.qubit_count:
+            raise self.pragma_error(node, text, f.offset,
+                                    f"observable '{f.name}' acts on {part.qubit_count} qubit(s) but "
+                                    f"{len(qs)} were given: {list(qs)}")
+        return qs
+
     def pragma_qubits(self, node, text, refs) -> tuple[int, ...]:
         out = []
         for ref in refs:
@@ -747,12 +757,7 @@ class Interpreter:
                     raise self.pragma_error(node, text, f.offset, "every factor of an adjoint_gradient "
                                                                   "observable needs its qubits")
                 part = self.observable_factor(node, text, f)
-                qs = self.pragma_qubits(node, text, f.targets)
-                if len(qs) != part.qubit_count:
-                    raise self.pragma_error(node, text, f.offset,
-                                            f"observable '{f.name}' acts on {part.qubit_count} qubit(s) but "
-                                            f"{len(qs)} were given: {list(qs)}")
-                targets.extend(qs)
+                targets.extend(self.factor_qubits(node, text, f, part))
                 observable = part if observable is None else observable @ part
             terms.append((coeff, observable, tuple(targets)))
         try:
@@ -796,12 +801,7 @@ class Interpreter:
                     raise self.pragma_error(node, text, f.offset, "every factor of a tensor product needs its qubits")
                 targets = None
             else:
-                qs = self.pragma_qubits(node, text, f.targets)
-                if len(qs) != part.qubit_count:
-                    raise self.pragma_error(node, text, f.offset,
-                                            f"observable '{f.name}' acts on {part.qubit_count} qubit(s) but "
-                                            f"{len(qs)} were given: {list(qs)}")
-                targets.extend(qs)
+                targets.extend(self.factor_qubits(node, text, f, part))
             observable = part if observable is None else observable @ part
         cls = {"expectation": _rt.Expectation, "variance": _rt.Variance, "sample": _rt.Sample}[p.kind]
         return cls(observable, None if targets is None else tuple(targets))
