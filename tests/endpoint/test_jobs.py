@@ -41,9 +41,8 @@ def cli_json(*args):
 
 @pytest.fixture(scope="module")
 def launched(endpoint, tmp_path_factory):
-    """Every job of the round-trip tests, created at once (threads, a background CLI) so that they
-    start side by side."""
-    from concurrent.futures import ThreadPoolExecutor
+    """Every job of the round-trip tests, all created before any is awaited (and one by the CLI in
+    the background), so that they run side by side."""
 
     tmp = tmp_path_factory.mktemp("jobs")
     out = {}
@@ -84,14 +83,15 @@ def launched(endpoint, tmp_path_factory):
         probs = AwsDevice(os.environ["AMZN_BRAKET_DEVICE_ARN"]).run(Circuit().h(0).probability(), shots=0)
         save_job_result({{"p": probs.result().values[0].tolist()}})
     """))
-    with ThreadPoolExecutor(3) as pool:
-        sdk_example = pool.submit(AwsQuantumJob.create, device=SV1, source_module=str(EXAMPLE / "src" / "vqe_sv1.py"),
-                                  hyperparameters={"iterations": 1}, wait_until_complete=False)
-        round_trip = pool.submit(AwsQuantumJob.create, device=SV1, source_module=str(src), entry_point="algo.train",
-                                 hyperparameters={"scale": 2}, input_data={"numbers": str(data)},
-                                 tags={"project": "endpoint"}, wait_until_complete=False)
-        gated = pool.submit(AwsQuantumJob.create, device=SV1, source_module=str(script), wait_until_complete=False)
-        out.update(sdk_example=sdk_example.result(), round_trip=round_trip.result(), gated=(gated.result(), gate))
+    # One after another: the SDK's entry-point check appends the source's folder to sys.path and then
+    # pops the *last* entry, so creates from several threads remove each other's folders. The jobs
+    # still run side by side (wait_until_complete=False).
+    out["sdk_example"] = AwsQuantumJob.create(device=SV1, source_module=str(EXAMPLE / "src" / "vqe_sv1.py"),
+                                              hyperparameters={"iterations": 1}, wait_until_complete=False)
+    out["round_trip"] = AwsQuantumJob.create(device=SV1, source_module=str(src), entry_point="algo.train",
+                                             hyperparameters={"scale": 2}, input_data={"numbers": str(data)},
+                                             tags={"project": "endpoint"}, wait_until_complete=False)
+    out["gated"] = (AwsQuantumJob.create(device=SV1, source_module=str(script), wait_until_complete=False), gate)
 
     @hybrid_job(device="local:qsim/statevector", wait_until_complete=False)
     def bell_job(shots=100):
