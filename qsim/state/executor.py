@@ -148,15 +148,7 @@ def _apply_items(state, step):
     if step.dense is None or state.distributed:
         state.apply_all(step.items)
         return
-    from qsim.state.apply import apply_dense
-
-    top = state.n_qubits - 1
-    array = state.array
-    for (targets, matrix, controls, states), dense in zip(step.items, step.dense):
-        if dense:
-            apply_dense(array, [top - q for q in targets], matrix, [top - q for q in controls], states)
-        else:
-            state.apply(targets, matrix, controls, states)
+    state.apply_known_dense(step.items, step.dense)  # in the state's own qubit placement
 
 
 class _Runner:
@@ -402,10 +394,8 @@ def _exact_value(r, paths, n):
     if isinstance(r, rt.Expectation):
         if r.targets is None and r.observable.factors[0].name == "z" and n and \
                 all(not p.state.distributed for p in paths):
-            from qsim.kernels.reductions import z_expectations  # <Z_q> of every qubit in one pass
-
-            z = sum(p.weight * z_expectations(p.state.array, n) for p in paths)
-            return [float(z[n - 1 - q]) for q in range(n)]
+            z = sum(p.weight * np.array(p.state.z_expectations()) for p in paths)  # one pass each
+            return [float(v) for v in z]
         return _broadcast(r, n, lambda t: sum(p.weight * p.state.expectation(r.observable, t) for p in paths))
     if isinstance(r, rt.Variance):
         def var(t):

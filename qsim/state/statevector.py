@@ -1,10 +1,24 @@
 """The single-process state vector: one array, allocated once, updated in place.
 
-Qubit ``q`` of an ``n``-qubit state lives at bit position ``n - 1 - q`` of the array index, so the
-array index *is* the big-endian basis index (qubit 0 most significant), as in Braket.  The
-distributed state (``qsim.distributed``) wraps one of these per rank and provides the same methods.
+Qubit ``q`` of an ``n``-qubit state starts at bit position ``n - 1 - q`` of the array index, so the
+array index is the big-endian basis index (qubit 0 most significant), as in Braket.  The state
+keeps a *placement* (``placement[q]`` = the bit position of logical qubit ``q``), as the distributed
+layer's ``Layout`` does: an uncontrolled SWAP is a relabel of two entries (no data moves), and
+every read maps back (probabilities, expectations, amplitudes and density matrices by mapping
+qubits to bits; sampling and the state vector by restoring the canonical order first, in place,
+with one swap pass per misplaced pair, so that shots for a seed are the same on every backend).
 
-Every method that reads the state returns *global* values (for this class, trivially).
+``array`` is the raw array *in canonical order*, for callers that index it by ``n - 1 - q`` (the
+adjoint sweep, the backend's reuse): reading it restores the order and un-shares the array (see
+``state_vector``).  Methods of this class use ``_a`` and ``placement`` directly.
+
+Every method that reads the state returns *global* values (for this class, trivially).  The
+distributed state (``qsim.distributed``) wraps one of these per rank as its shard, with the
+identity placement (it keeps its own ``Layout``).
+
+Memory: nothing on the run path allocates a second state-sized array.  ``state_vector()`` hands
+the array itself over (the global phase multiplied in, in place); if the state is changed
+afterwards it first copies its array (copy on write), so the handed-over vector never changes.
 """
 
 from __future__ import annotations
@@ -16,9 +30,17 @@ from qsim.kernels import gates as KG
 from qsim.kernels import measure as KM
 from qsim.kernels.compare import distance_squared
 from qsim.state import sampling
-from qsim.state.apply import _fixed, _offsets, apply_unitary
+from qsim.state.apply import _fixed, _offsets, apply_dense, apply_unitary
 from qsim.state.memory import check_fits, dtype_for
 from qsim.state.observable_terms import observable_terms
+
+_SWAP = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=np.complex128)
+_PROB_CHUNK = 1 << 20  # amplitudes per step of the probability vector's conversion
+
+
+def _is_swap(matrix) -> bool:
+    m = np.asarray(matrix)
+    return m.shape == (4, 4) and bool(np.array_equal(m, _SWAP))
 
 
 class StateVector:
@@ -34,54 +56,139 @@ class StateVector:
         self.dtype = dtype_for(precision)
         if _array is None:
             check_fits(n_qubits, self.dtype)
-            self.array = np.zeros(1 << n_qubits, dtype=self.dtype)
-            self.array[0] = 1
-        else:
-            self.array = _array
+            _array = np.zeros(1 << n_qubits, dtype=self.dtype)
+            _array[0] = 1
+        self._a = _array
+        self._shared = False  # the array was handed out by state_vector(): copy before changing it
+        self.placement = [n_qubits - 1 - q for q in range(n_qubits)]  # mutated in place, never rebound
+        self._moved = False  # placement differs from the canonical one
         self.global_phase = 1.0 + 0.0j
 
-    # ----------------------------------------------------------------- evolution
-    def _bit(self, q: int) -> int:
-        return self.n_qubits - 1 - q
+    # ----------------------------------------------------------------- the array and its placement
+    @property
+    def array(self) -> np.ndarray:
+        """The amplitudes in canonical order (qubit q at bit n-1-q), writable by the caller."""
+        self._canonical()
+        return self._own()
 
+    @array.setter
+    def array(self, value: np.ndarray) -> None:
+        self._a = value
+        self._shared = False
+        self.placement[:] = [self.n_qubits - 1 - q for q in range(self.n_qubits)]
+        self._moved = False
+
+    def _own(self) -> np.ndarray:
+        """The array, copied first if it was handed out (so changing it changes no result)."""
+        if self._shared:
+            check_fits(self.n_qubits, self.dtype, what="copy of the state vector (it was handed out as a result)")
+            self._a = self._a.copy()
+            self._shared = False
+        return self._a
+
+    def is_canonical(self) -> bool:
+        return not self._moved
+
+    def _canonical(self) -> None:
+        """Move the data so that qubit q is at bit n-1-q again: one swap pass per misplaced pair."""
+        pos = self.placement
+        n = self.n_qubits
+        if self.is_canonical():
+            return
+        a = self._own()
+        at = [0] * n
+        for q, p in enumerate(pos):
+            at[p] = q
+        for q in range(n):
+            want, have = n - 1 - q, pos[q]
+            if have != want:
+                other = at[want]
+                KG.apply_swap(a, _offsets([want, have]), _fixed([want, have]), np.int64(0), ())
+                pos[q], pos[other] = want, have
+                at[want], at[have] = q, other
+        self._moved = False
+
+    def _bit(self, q: int) -> int:
+        return self.placement[q]
+
+    def _logical_indices(self, phys: np.ndarray) -> np.ndarray:
+        """Basis indices in program order of physical array indices ``phys`` (int64)."""
+        if self.is_canonical():
+            return phys
+        n = self.n_qubits
+        out = np.zeros_like(phys)
+        for q, p in enumerate(self.placement):
+            out |= ((phys >> p) & 1) << (n - 1 - q)
+        return out
+
+    def _physical_index(self, index: int) -> int:
+        n = self.n_qubits
+        out = 0
+        for q, p in enumerate(self.placement):
+            out |= ((index >> (n - 1 - q)) & 1) << p
+        return out
+
+    # ----------------------------------------------------------------- evolution
     def apply(self, targets, matrix, controls=(), control_states=()):
         """Apply ``matrix`` (big-endian over ``targets``) under the given controls."""
         if not targets and not controls:
             self.global_phase *= complex(np.asarray(matrix).reshape(-1)[0])
             return
-        apply_unitary(self.array, [self._bit(q) for q in targets], matrix, [self._bit(q) for q in controls],
-                      control_states)
+        if not controls and len(targets) == 2 and _is_swap(matrix):
+            a, b = targets
+            pos = self.placement
+            pos[a], pos[b] = pos[b], pos[a]
+            self._moved = any(p != self.n_qubits - 1 - q for q, p in enumerate(pos))
+            return
+        pos = self.placement
+        apply_unitary(self._own(), [pos[q] for q in targets], matrix, [pos[q] for q in controls], control_states)
 
     def apply_all(self, unitaries):
         """Apply a list of ``(targets, matrix, controls, control_states)`` in order."""
         for targets, matrix, controls, states in unitaries:
             self.apply(targets, matrix, controls, states)
 
+    def apply_known_dense(self, unitaries, dense):
+        """``apply_all(unitaries)``, sending the items flagged in ``dense`` straight to the dense
+        kernels (no structure analysis: the caller knows they are dense for every parameter value)."""
+        pos = self.placement
+        for item, is_dense in zip(unitaries, dense):
+            targets, matrix, controls, states = item
+            if is_dense:
+                apply_dense(self._own(), [pos[q] for q in targets], matrix, [pos[q] for q in controls], states)
+            else:
+                self.apply(targets, matrix, controls, states)
+
     def prob_one(self, qubit: int) -> float:
-        return float(KM.prob_bit_one(self.array, np.int64(self._bit(qubit))))
+        return float(KM.prob_bit_one(self._a, np.int64(self._bit(qubit))))
 
     def collapse(self, qubit: int, outcome: int, probability: float) -> None:
         """Project ``qubit`` onto ``outcome`` (which had ``probability``) and renormalise."""
         if probability <= 0:
             raise InternalError(f"collapse of qubit {qubit} onto outcome {outcome} of probability {probability}")
-        KG.project(self.array, np.int64(self._bit(qubit)), np.int64(outcome),
+        KG.project(self._own(), np.int64(self._bit(qubit)), np.int64(outcome),
                    self.dtype.type(1.0 / np.sqrt(probability)))
 
     def copy(self) -> "StateVector":
         check_fits(self.n_qubits, self.dtype, what="copy of the state vector (for a measurement branch)")
-        out = StateVector(self.n_qubits, self.precision, _array=self.array.copy())
+        out = StateVector(self.n_qubits, self.precision, _array=self._a.copy())
+        out.placement[:] = self.placement
+        out._moved = self._moved
         out.global_phase = self.global_phase
         return out
 
     def same_as(self, other: "StateVector", atol: float = 1e-12) -> bool:
-        if self.array.shape != other.array.shape:
+        if self._a.shape != other._a.shape:
             return False
-        return bool(distance_squared(self.array, other.array, complex(self.global_phase),
+        if self.placement != other.placement:
+            self._canonical()
+            other._canonical()
+        return bool(distance_squared(self._a, other._a, complex(self.global_phase),
                                      complex(other.global_phase)) <= atol * atol)
 
     # ----------------------------------------------------------------- reading
     def norm_squared(self) -> float:
-        return float(KM.norm_squared(self.array))
+        return float(KM.norm_squared(self._a))
 
     def probabilities(self, qubits=None) -> np.ndarray:
         """Marginal distribution over ``qubits`` (in that order, first = most significant)."""
@@ -91,12 +198,16 @@ class StateVector:
         bits = np.array([self._bit(q) for q in qubits], dtype=np.int64)
         out = np.zeros(1 << len(qubits))
         if len(qubits) == self.n_qubits and np.all(np.diff(bits) < 0):
-            np.square(np.abs(self.array), out=out) if self.dtype == np.complex128 else \
-                out.__setitem__(slice(None), np.abs(self.array) ** 2)
+            # |a|^2 in place in the output, a chunk at a time: no temporary of the state's size
+            a = self._a
+            for lo in range(0, a.shape[0], _PROB_CHUNK):
+                part = out[lo:lo + _PROB_CHUNK]
+                np.abs(a[lo:lo + _PROB_CHUNK], out=part)
+                np.square(part, out=part)
         elif len(qubits) <= 12:
-            KM.marginal_small(self.array, bits, out)
+            KM.marginal_small(self._a, bits, out)
         else:
-            KM.marginal_large(self.array, _offsets(bits), _fixed(list(bits)), out)
+            KM.marginal_large(self._a, _offsets(bits), _fixed(list(bits)), out)
         return out
 
     def expectation(self, observable, targets, squared: bool = False) -> float:
@@ -104,37 +215,49 @@ class StateVector:
         total = 0.0
         for coeff, xmask, zmask, yphase, dense_bits, dense in observable_terms(observable, targets, self._bit,
                                                                                squared):
-            s = KM.expectation_sum(self.array, np.int64(xmask), np.int64(zmask), complex(yphase),
+            s = KM.expectation_sum(self._a, np.int64(xmask), np.int64(zmask), complex(yphase),
                                    dense.astype(np.complex128), _offsets(dense_bits), _fixed(dense_bits))
             total += coeff * s.real
         return float(total)
 
+    def z_expectations(self) -> list:
+        """<Z_q> for every qubit q (program order), in one pass."""
+        from qsim.kernels.reductions import z_expectations  # per bit position
+
+        n = self.n_qubits
+        z = z_expectations(self._a, n)
+        return [float(z[p]) for p in self.placement]
+
     def amplitude(self, index: int) -> complex:
-        return complex(self.array[index]) * self.global_phase
+        return complex(self._a[self._physical_index(int(index))]) * self.global_phase
 
     def state_vector(self) -> np.ndarray:
-        """A complex128 copy with the global phase multiplied in: one new array, no temporary."""
-        out = np.empty(self.array.shape[0], dtype=np.complex128)
-        if self.global_phase == 1:
-            out[:] = self.array
-        else:
-            np.multiply(self.array, self.global_phase, out=out)
-        return out
+        """The amplitudes in program order, in the state's precision, with the global phase
+        multiplied in.  No copy: the array itself is handed over (the state copies it before any
+        later change), so a 1 GiB state costs no second GiB to return."""
+        self._canonical()
+        a = self._own()
+        if self.global_phase != 1:
+            KG.scale(a, self.dtype.type(self.global_phase))
+            self.global_phase = 1.0 + 0.0j
+        self._shared = True
+        return a
 
     def density_matrix(self, qubits) -> np.ndarray:
         qubits = list(qubits)
         bits = [self._bit(q) for q in qubits]
         out = np.zeros((1 << len(qubits),) * 2, dtype=np.complex128)
-        KM.reduced_density(self.array, _offsets(bits), _fixed(bits), out)
+        KM.reduced_density(self._a, _offsets(bits), _fixed(bits), out)
         return out
 
     def sample(self, shots: int, rng: np.random.Generator) -> np.ndarray:
         """``shots`` basis indices (big-endian over all qubits) drawn from |psi|^2."""
+        self._canonical()  # the same draws give the same shots on every backend and placement
         draws = sampling.sorted_draws(rng, shots)
-        weights = KM.chunk_weights(self.array, sampling.chunk_count(self.array.shape[0]))
+        weights = KM.chunk_weights(self._a, sampling.chunk_count(self._a.shape[0]))
         starts, total = sampling.cdf_starts(weights)
         out = np.empty(shots, dtype=np.int64)
-        KM.sample_sorted(self.array, weights, starts, draws * total, out)
+        KM.sample_sorted(self._a, weights, starts, draws * total, out)
         return out
 
     def rotate_for_sampling(self, unitaries) -> None:
