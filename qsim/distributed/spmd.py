@@ -1,6 +1,6 @@
 """Failure under SPMD, in one place: an error either happens on every rank alike and is reported
 once, or it ends the whole MPI job.  Called by ``qsim.cli``, ``qsim.distributed.runtime`` /
-``qsim.distributed.state`` and ``jobs.runner``.
+``qsim.distributed.state`` and ``jobs.runtime.runner``.
 
 A rank that raises while the others wait in a collective call would leave them hanging, so:
 
