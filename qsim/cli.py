@@ -109,7 +109,7 @@ def _cmd_run(args) -> int:
     if code is not None:
         return code
     if rank == 0:
-        json.dump(result.to_dict(), sys.stdout, indent=None if args.compact else 1)
+        result.write_json(sys.stdout, indent=None if args.compact else 1)  # large arrays a chunk at a time
         sys.stdout.write("\n")
         sys.stdout.flush()
     return 0

@@ -335,3 +335,37 @@ def test_measurement_counts_and_probabilities():
     assert res.measurement_counts == {} and res.measurement_probabilities == {}
     with pytest.raises(ValueError, match="was not requested"):
         res.get_value_by_result_type(qsim.circuit.StateVector())
+
+
+# ----------------------------------------------------------------------------- JSON, a chunk at a time
+@pytest.mark.parametrize("indent", [None, 1])
+def test_write_json_streams_large_arrays_as_to_dict_spells_them(monkeypatch, indent):
+    import io
+    import json
+
+    from qsim.state import results
+
+    monkeypatch.setattr(results, "_STREAM_MIN_ENTRIES", 2)  # stream everything, in tiny chunks
+    monkeypatch.setattr(results, "CHUNK_ENTRIES", 3)
+    c = _entangled3().state_vector().probability().density_matrix([0, 2]).amplitude(["011"])
+    for precision in ("double", "single"):
+        res = qsim.device(precision=precision).run(c).result()
+        buf = io.StringIO()
+        res.write_json(buf, indent=indent)
+        assert json.loads(buf.getvalue()) == json.loads(json.dumps(res.to_dict()))
+        assert json.loads(res.to_json(indent=indent)) == json.loads(buf.getvalue())
+        sv = json.loads(buf.getvalue())["resultTypes"][0]["value"]
+        assert_close(np.array(sv) @ [1, 1j], Oracle(c).state_vector(), 2e-6 if precision == "single" else 1e-12)
+    res = run(Circuit().h(0).cnot(0, 1).x(2).measure([2, 0, 1]), shots=7, seed=2)
+    d = json.loads(res.to_json(indent=indent))
+    assert d == json.loads(json.dumps(res.to_dict())) and d["measurements"] == res.measurements.tolist()
+    arrays = res.to_dict(arrays=True)
+    assert isinstance(arrays["measurements"], np.ndarray)
+
+
+def test_state_vector_result_is_the_state_in_its_precision():
+    c = Circuit().h(0).cnot(0, 1).rx(2, 0.3).state_vector()
+    for precision, dtype in (("double", np.complex128), ("single", np.complex64)):
+        v = qsim.device(precision=precision).run(c).result().values[0]
+        assert v.dtype == dtype
+        assert_close(v, Oracle(c).state_vector(), 1e-6 if precision == "single" else 1e-14)

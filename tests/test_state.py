@@ -183,3 +183,115 @@ def test_memory_checks():
         StateVector(2, "half")
     with pytest.raises(ValidationError, match="negative"):
         StateVector(-1)
+
+
+# ----------------------------------------------------------------------------- qubit placement
+_SWAP = np.eye(4)[[0, 2, 1, 3]]
+
+
+def _swap_heavy(rng, n, count):
+    """Items (targets, matrix, controls, states): half uncontrolled SWAPs (relabels), the rest
+    random 1- and 2-qubit unitaries, controlled unitaries and controlled SWAPs (data moves)."""
+    items = []
+    for _ in range(count):
+        q = [int(x) for x in rng.permutation(n)]
+        kind = rng.integers(6)
+        if kind < 3:
+            items.append(((q[0], q[1]), _SWAP, (), ()))
+        elif kind == 3:
+            items.append(((q[0],), random_unitary(1, rng), (), ()))
+        elif kind == 4:
+            items.append(((q[0], q[1]), random_unitary(2, rng), (q[2],), (int(rng.integers(2)),)))
+        else:
+            items.append(((q[0], q[1]), _SWAP, (q[2],), (1,)))
+    return items
+
+
+def test_swaps_are_relabels_and_every_read_maps_back(make_random_state, precision):
+    rng = np.random.default_rng(11)
+    psi = make_random_state(N)
+    sv = _sv(psi, precision)
+    ref = psi.copy()
+    tol = 20 * ATOL[precision]
+    a = rng.normal(size=(4, 4)) + 1j * rng.normal(size=(4, 4))
+    herm = obs.Hermitian(a + a.conj().T)
+    for targets, matrix, controls, states in _swap_heavy(rng, N, 40):
+        before = sv._a.copy()
+        sv.apply(targets, matrix, controls, states)
+        ref = full_operator(N, list(targets), matrix, list(controls), list(states) or None) @ ref
+        if not controls and matrix is _SWAP:
+            np.testing.assert_array_equal(sv._a, before)  # a relabel: no data moved
+        if sv.is_canonical():
+            continue
+        # reads on a permuted placement, none of which moves the data
+        p = np.abs(ref) ** 2
+        assert_close(sv.probabilities(), p, tol)
+        assert_close(sv.probabilities([3, 0]), marginal(p, N, [3, 0]), tol)
+        assert_close(sv.probabilities([4, 1, 2, 0, 3]), marginal(p, N, [4, 1, 2, 0, 3]), tol)
+        for q in range(N):
+            assert abs(sv.prob_one(q) - marginal(p, N, [q])[1]) < tol
+        m = full_operator(N, [1, 4, 0], observable_matrix([("x", obs.X().matrix)]
+                                                           + [(f.name, f.matrix) for f in herm.factors]))
+        assert abs(sv.expectation(obs.X() @ herm, (1, 4, 0)) - (ref.conj() @ m @ ref).real) < 50 * tol
+        zs = [(ref.conj() @ full_operator(N, [q], np.diag([1, -1])) @ ref).real for q in range(N)]
+        assert_close(sv.z_expectations(), zs, tol)
+        rho = np.outer(ref, ref.conj())
+        assert_close(sv.density_matrix((2, 0)), partial_trace(rho, N, (2, 0)), tol)
+        for i in (0, 0b10110, 0b01001, 31):
+            assert abs(sv.amplitude(i) - ref[i]) < tol
+        assert not sv.is_canonical()
+    # the reads that restore the canonical order (in place) agree too
+    while sv.is_canonical():
+        sv.apply((0, 3), _SWAP)
+        ref = full_operator(N, [0, 3], _SWAP) @ ref
+    shots = sv.sample(500, np.random.default_rng(4))
+    assert sv.is_canonical()
+    np.testing.assert_array_equal(shots, _sv(ref, precision).sample(500, np.random.default_rng(4)))
+    sv.apply((1, 2), _SWAP)
+    ref = full_operator(N, [1, 2], _SWAP) @ ref
+    assert_close(sv.state_vector(), ref, tol)
+    assert_close(sv.array, ref, tol)
+
+
+def test_copy_and_same_as_across_placements(make_random_state):
+    psi = make_random_state(4)
+    a, b = _sv(psi), _sv(psi)
+    a.apply((0, 2), _SWAP)
+    b.apply((0, 2), _SWAP, (3,), (1,))
+    b.apply((0, 2), _SWAP, (3,), (0,))  # the same permutation, done by moving the data
+    c = a.copy()
+    assert c.placement == a.placement and not c.is_canonical()
+    assert a.same_as(b) and c.same_as(b)
+    assert_close(c.state_vector(), b.state_vector(), 1e-15)
+
+
+# ----------------------------------------------------------------------------- memory
+def test_state_vector_is_handed_over_without_a_copy_and_copied_on_write(make_random_state, precision):
+    psi = make_random_state(4)
+    sv = _sv(psi, precision)
+    sv.apply((), np.array([[1j]]))  # a global phase: multiplied into the handed-over vector
+    out = sv.state_vector()
+    assert out.dtype == dtype_for(precision)
+    assert np.shares_memory(out, sv._a)
+    assert_close(out, 1j * psi, ATOL[precision])
+    kept = out.copy()
+    sv.apply((1,), random_unitary(1, np.random.default_rng(2)))  # changes a copy, not `out`
+    np.testing.assert_array_equal(out, kept)
+    assert not np.shares_memory(out, sv._a)
+    assert sv.state_vector() is not out
+    sv2 = _sv(psi, precision)
+    v = sv2.state_vector()
+    sv2.array.fill(0)  # a caller writing the raw array (the backend's reuse) gets its own copy
+    assert_close(v, psi, ATOL[precision])
+
+
+def test_small_allocations_do_not_probe_memory(monkeypatch):
+    from qsim.state import memory
+
+    def probe():
+        raise AssertionError("available_bytes read for a small state")
+
+    monkeypatch.setattr(memory, "available_bytes", probe)
+    StateVector(20)  # 16 MiB: under PROBE_MIN_BYTES
+    with pytest.raises(AssertionError):
+        check_fits(22, np.complex128)  # 64 MiB: checked

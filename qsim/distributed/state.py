@@ -398,11 +398,12 @@ class DistributedState:
 
     @collective
     def state_vector(self):
-        """The full vector (complex128, program order) on rank 0; None on the other ranks."""
-        agree_fits(self.comm, self.n_qubits, np.complex128, what="gathered state vector", ranks=(0,))
+        """The full vector (in the state's precision, program order) on rank 0; None on the other
+        ranks.  Rank 0 holds its shard and the gathered vector: (1 + 2^g) shards at its peak."""
+        agree_fits(self.comm, self.n_qubits, self.dtype, what="gathered state vector", ranks=(0,))
         self._canonical()
         self._flush_phase()
-        out = np.empty(1 << self.n_qubits, dtype=np.complex128) if self.rank == 0 else None
+        out = np.empty(1 << self.n_qubits, dtype=self.dtype) if self.rank == 0 else None
         self.ex.gather_blocks(self.shard.array, self.layout.prefix_of_rank, out, root=0)
         return out
 

@@ -36,7 +36,11 @@ class QsimBraketSimulator(BraketSimulator):
         if not isinstance(ir, OpenQASMProgram):
             raise ValidationError(f"qsim runs OpenQASM programs (braket.ir.openqasm.Program); got {type(ir).__name__}")
         result = self._device.run(ir.source, shots=shots or 0, inputs=ir.inputs or {}, seed=seed).result()
-        payload = result.to_dict()
+        payload = result.to_dict(arrays=True)  # no list form of a large value: it is set below
+        for entry in payload["resultTypes"]:
+            entry["value"] = []
+        if "measurements" in payload:
+            payload["measurements"] = payload["measurements"].astype(int).tolist()
         payload["taskMetadata"]["deviceId"] = self.DEVICE_ID
         payload["additionalMetadata"] = {"action": ir.dict()}
         task_result = GateModelTaskResult.parse_obj(payload)

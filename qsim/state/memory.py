@@ -55,11 +55,19 @@ def state_bytes(n_qubits: int, dtype) -> int:
     return (1 << n_qubits) * np.dtype(dtype).itemsize
 
 
+# Allocations up to this size are not checked against the memory available: reading /proc/meminfo
+# and the cgroup files costs more than allocating them, and the headroom kept below (256 MiB) covers
+# them.  (Shot results, branches and exact results are checked whatever their size.)
+PROBE_MIN_BYTES = 32 << 20
+
+
 def check_fits(n_qubits: int, dtype, *, share: int = 1, what: str = "state vector", amplitudes: int | None = None):
     """Raise ``ResourceError`` naming the qubit count and the bytes needed and available if a
     ``what`` of ``n_qubits`` does not fit; ``share`` processes on this host each allocate their part."""
     count = (1 << n_qubits) if amplitudes is None else amplitudes
     need = count * np.dtype(dtype).itemsize
+    if need * max(share, 1) <= PROBE_MIN_BYTES:
+        return  # too small to matter: no /proc read per small allocation (a variational loop makes many)
     have = available_bytes()
     # keep 5% and 256 MiB headroom for the interpreter, buffers and the OS
     usable = int(have * 0.95) - (256 << 20)
