@@ -378,7 +378,7 @@ def plot_metrics(data: dict[str, list], path: str) -> None:
 
 
 def cmd_exec(args) -> int:
-    from jobs.runner import exec_job
+    from jobs.runtime.runner import exec_job
 
     if args.home:
         os.environ["QSIM_HOME"] = args.home

@@ -1,8 +1,8 @@
 """The jobs client: boto3's Braket method names and shapes, backed by SQLite and local processes.
 
 Who calls this: users (``JobsClient().create_job(**request)``), ``jobs.cli`` and the hand-run
-path of ``jobs.runner``. It validates (``jobs.validation``), stores (``jobs.store``), stages code
-(``jobs.staging``) and spawns the supervisor (``jobs.supervisor``).
+path of ``jobs.runtime.runner``. It validates (``jobs.validation``), stores (``jobs.store.db``), stages code
+(``jobs.lifecycle.staging``) and spawns the supervisor (``jobs.lifecycle.supervisor``).
 
 Every read first reconciles active jobs whose supervisor is gone: they become FAILED (or
 CANCELLED, if a cancel was requested) with a reason, and any process left with the job's marker
@@ -22,16 +22,16 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from jobs import processes
-from jobs.environment import JobPaths, results_archive
+from jobs.lifecycle import processes
+from jobs.runtime.environment import JobPaths, results_archive
 from jobs.errors import (ConflictException, ResourceNotFoundException, StorageFullException, ValidationException,
                          storage_full)
-from jobs.limits import Volume, check_capacity
-from jobs.staging import atomic_write_bytes, stage_code
-from jobs.store import ACTIVE, TERMINAL, JobRow, Store, job_arn
+from jobs.lifecycle.limits import Volume, check_capacity
+from jobs.lifecycle.staging import atomic_write_bytes, stage_code
+from jobs.store.db import ACTIVE, TERMINAL, JobRow, Store, job_arn
 from jobs.validation import (DEFAULT_MAX_RUNTIME, code_kind, resolve_location, validate_create_job,
                              parse_time, validate_job_arn, validate_search)
-from jobs.watchdog import clean_stale_staging, reconcile, reconcile_active, staging_name
+from jobs.lifecycle.reconcile import clean_stale_staging, reconcile, reconcile_active, staging_name
 _ECHOED = ("algorithmSpecification", "checkpointConfig", "deviceConfig", "hyperParameters", "inputDataConfig",
            "instanceConfig", "jobName", "outputDataConfig", "roleArn", "stoppingCondition", "tags", "associations")
 
@@ -110,7 +110,7 @@ class JobsClient:
         if not launch:  # waits for ``mpirun ... job exec ARN``; never reconciled as "never started"
             (final / "no-start").touch()
         else:
-            from jobs.supervisor import spawn
+            from jobs.lifecycle.supervisor import spawn
 
             try:
                 spawn(self.home, job_id)
@@ -227,7 +227,7 @@ class JobsClient:
         archive) as ``AwsQuantumJob.result()`` does ({} if the job saved none); waits for nothing."""
         import tarfile
 
-        from jobs.persistence import _decode
+        from jobs.runtime.persistence import _decode
 
         row = self._row(jobArn)
         if row.status not in TERMINAL:
@@ -243,7 +243,7 @@ class JobsClient:
             return _decode(json.load(member), allow_pickle, f"{archive}!results.json")
 
     def get_job_metrics(self, jobArn: str, statistic: str = "max") -> dict[str, list]:
-        from jobs.metrics import columns, parse_records
+        from jobs.runtime.metrics import columns, parse_records
 
         path = self.get_job_log(jobArn)
         if not path.exists():
@@ -264,7 +264,7 @@ class JobsClient:
     # --- hand-run support (``mpirun ... job exec``) -------------------------------------------------
 
     def _claim_for_hand_run(self, job_dir=None, arn=None, spec=None) -> str:
-        from jobs.supervisor import host_names, prepare, processes_per_host
+        from jobs.lifecycle.supervisor import host_names, prepare, processes_per_host
 
         if spec is not None:
             with open(spec) as f:
@@ -290,7 +290,7 @@ class JobsClient:
         return row.job_dir
 
     def _finish_hand_run(self, job_dir: Path, code: int) -> str:
-        from jobs.supervisor import finish
+        from jobs.lifecycle.supervisor import finish
 
         with open(job_dir / "job.json") as f:
             job = json.load(f)

@@ -1,7 +1,7 @@
 """Errors raised by the jobs API, named after the Braket service's exceptions.
 
 Who uses this: ``jobs.validation`` (bad requests), ``jobs.client`` (conflicts, unknown jobs),
-``jobs.store`` and ``jobs.client`` (a full disk, ``storage_full``) and ``jobs.cli`` (which turns any of them into a one-line message and a non-zero exit code).
+``jobs.store.db`` and ``jobs.client`` (a full disk, ``storage_full``) and ``jobs.cli`` (which turns any of them into a one-line message and a non-zero exit code).
 
 Each error carries ``response = {"Error": {"Code": ..., "Message": ...}}`` in the shape of a
 botocore ``ClientError``, so code written against boto3 can inspect it the same way.

@@ -4,7 +4,7 @@ Who calls this: ``jobs.client`` before anything is written, so a bad request cre
 Every rule raises ``ValidationException`` whose message names the field (as a dotted path) and the
 rule, e.g. ``jobName: 'a_b' does not match the pattern [a-zA-Z0-9](-*[a-zA-Z0-9]){0,50} (whole
 value)``. Patterns are the service model's, applied with ``re.fullmatch``; the bounds on
-instanceCount and processes per host live in ``jobs.limits``.
+instanceCount and processes per host live in ``jobs.lifecycle.limits``.
 
 Where this runner differs from the service, on purpose:
   * locations (``s3Uri``, ``s3Path``) are local paths or ``file://`` URIs; ``s3://``/``https://``
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from jobs import limits
+from jobs.lifecycle import limits
 from jobs.errors import ValidationException
 
 # Patterns as the service model writes them; every one is applied with re.fullmatch (never ^...$,

@@ -31,7 +31,7 @@ DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION = "127.0.0.1", 9787, "us-east-1"
 
 
 def env_file(home: str | os.PathLike | None = None) -> Path:
-    from jobs.store import qsim_home
+    from jobs.store.db import qsim_home
 
     return (Path(home) if home else qsim_home()) / "endpoint.env"
 
@@ -67,15 +67,15 @@ def use(home: str | os.PathLike | None = None) -> dict[str, str]:
 
 
 def rank_variables(job: dict) -> dict[str, str]:
-    """Variables a job's ranks get (``jobs.environment.extra_environment``) when the job's
+    """Variables a job's ranks get (``jobs.runtime.environment.extra_environment``) when the job's
     QSIM_HOME has an endpoint and the job's device is one it serves, so that
     ``AwsDevice(os.environ["AMZN_BRAKET_DEVICE_ARN"])`` works inside the job with no extra step:
     the endpoint's variables, and ``AMZN_BRAKET_OUT_S3_BUCKET`` / ``AMZN_BRAKET_TASK_RESULTS_S3_URI``
     as s3:// names in the local S3 (the job's own output directory when it is there, as for jobs
     created through the endpoint; else ``jobs/<job id>/tasks`` in the default bucket, created if
     needed). ``job`` is the content of job.json."""
-    from jobs.environment import job_output_dir
-    from jobs.store import qsim_home
+    from jobs.runtime.environment import job_output_dir
+    from jobs.store.db import qsim_home
 
     home = Path(job.get("home") or qsim_home())
     env = read_env(home)

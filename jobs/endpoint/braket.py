@@ -35,7 +35,7 @@ _STORE_JOB_ARN = re.compile(r"^arn:aws:braket:[a-z0-9\-]*:([0-9]{12}):job/")
 
 def _results_dir(job: dict) -> Path:
     """The directory holding the job's ``output/model.tar.gz`` (what GetJob's s3Path must name)."""
-    from jobs import environment
+    from jobs.runtime import environment
 
     request = {"outputDataConfig": job["outputDataConfig"], "jobName": job["jobName"]}
     job_id = job["jobArn"].split(":job/", 1)[1]

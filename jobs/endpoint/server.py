@@ -34,7 +34,7 @@ from pathlib import Path
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from jobs import processes
+from jobs.lifecycle import processes
 from jobs.endpoint import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION, sigv4
 from jobs.endpoint.model import ApiError, error_body, service
 

@@ -299,7 +299,7 @@ def results_path(row: dict, s3_root: Path) -> Path:
 def run_task(row: dict, device, s3_root: Path, cancelled=lambda: False) -> tuple[str, str | None]:
     """Run one claimed task; write results.json unless ``cancelled()``; return (status, failure reason)."""
     import qsim
-    from jobs.staging import atomic_write_bytes
+    from jobs.lifecycle.staging import atomic_write_bytes
     from qsim.errors import QsimError
 
     action = json.loads(row["action"])

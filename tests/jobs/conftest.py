@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs import processes
+from jobs.lifecycle import processes
 from jobs.client import JobsClient
 
 ROLE = "arn:aws:iam::000000000000:role/local-tests"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs import processes
+from jobs.lifecycle import processes
 from jobs.client import JobsClient
 from jobs.errors import StorageFullException
 from tests.jobs.conftest import assert_no_processes, event_types, job_row, request, wait
@@ -83,7 +83,7 @@ def _supervisor_processes(job_id: str) -> list[int]:
                 cmd = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"jobs.supervisor" in cmd and job_id.encode() in cmd and processes.start_time(int(entry)):
+            if b"jobs.lifecycle.supervisor" in cmd and job_id.encode() in cmd and processes.start_time(int(entry)):
                 found.append(int(entry))
     return found
 
@@ -205,7 +205,7 @@ def test_killed_create_leaves_no_staging_directory(tmp_path, home):
     assert [p for p in jobs_dir.iterdir() if p.name.startswith(".staging-")] == []
     assert client.search_jobs(filters=[])["jobs"] == []
     # A live creator's staging directory is left alone.
-    from jobs.watchdog import clean_stale_staging, staging_name
+    from jobs.lifecycle.reconcile import clean_stale_staging, staging_name
 
     mine = jobs_dir / staging_name("x-000000000000")
     mine.mkdir()

@@ -134,11 +134,11 @@ def test_cancel_running_job(tmp_path, client, instances, script):
 
 def test_cancel_queued_job_never_runs(tmp_path, client, monkeypatch):
     started = []
-    monkeypatch.setattr("jobs.supervisor.spawn", lambda home, job_id: started.append(job_id))
+    monkeypatch.setattr("jobs.lifecycle.supervisor.spawn", lambda home, job_id: started.append(job_id))
     arn = client.create_job(**request(tmp_path, "print('ran')\n"))["jobArn"]
     assert client.get_job(jobArn=arn)["status"] == "QUEUED"
     assert client.cancel_job(jobArn=arn)["cancellationStatus"] == "CANCELLING"
-    from jobs.supervisor import supervise
+    from jobs.lifecycle.supervisor import supervise
 
     assert supervise(client.store, started[0]) == "CANCELLED"
     job = client.get_job(jobArn=arn)

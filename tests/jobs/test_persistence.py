@@ -8,8 +8,8 @@ import tarfile
 import pytest
 
 import jobs
-from jobs.metrics import columns, parse_line, parse_records
-from jobs.persistence import PersistedJobDataFormat
+from jobs.runtime.metrics import columns, parse_line, parse_records
+from jobs.runtime.persistence import PersistedJobDataFormat
 from tests.jobs.conftest import request, wait
 
 pytestmark = pytest.mark.timeout(90)
@@ -206,12 +206,12 @@ def test_code_locations(tmp_path, client, layout):
 
 def test_code_is_snapshotted_at_create(tmp_path, client, monkeypatch):
     started = []
-    monkeypatch.setattr("jobs.supervisor.spawn", lambda home, job_id: started.append(job_id))
+    monkeypatch.setattr("jobs.lifecycle.supervisor.spawn", lambda home, job_id: started.append(job_id))
     req = request(tmp_path, "from jobs import save_job_result\nsave_job_result({'v': 1})\n")
     arn = client.create_job(**req)["jobArn"]
     src = req["algorithmSpecification"]["scriptModeConfig"]["s3Uri"]
     (tmp_path / src / "script.py").write_text("raise SystemExit(9)\n")
-    from jobs.supervisor import supervise
+    from jobs.lifecycle.supervisor import supervise
 
     assert supervise(client.store, started[0]) == "COMPLETED"
     assert client.get_job_result(arn) == {"v": 1}

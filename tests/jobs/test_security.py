@@ -190,7 +190,7 @@ def test_ranks_start_from_a_clean_environment(tmp_path, client, monkeypatch):
 
 def test_rank_environment_has_one_hook(tmp_path, monkeypatch):
     """rank_environment = inherited allow-list + contract + extra_environment (which wins)."""
-    from jobs import environment
+    from jobs.runtime import environment
 
     monkeypatch.setattr(environment, "extra_environment", lambda job, paths, rank: {"EXTRA_VAR": f"r{rank}",
                                                                                      "SM_NUM_GPUS": "hooked"})
@@ -271,7 +271,7 @@ def test_two_rank_job_listens_on_loopback_only(tmp_path, client):
     root = client.get_job_log(arn).parent
     wait_for_file(root / "output" / "data" / "ready", timeout=60)
     row = job_row(client, arn)
-    from jobs import processes
+    from jobs.lifecycle import processes
 
     pids = set(processes.job_processes(row.job_id)) | {row.supervisor_pid, row.launcher_pgid}
     mine = [(addr, pid) for addr, pid in _listeners() if pid in pids]
@@ -284,8 +284,8 @@ def test_two_rank_job_listens_on_loopback_only(tmp_path, client):
 
 
 def test_hostfile_binds_to_the_shared_interface(tmp_path, home, monkeypatch):
-    from jobs.environment import JobPaths
-    from jobs.supervisor import launcher_command, launcher_environment
+    from jobs.runtime.environment import JobPaths
+    from jobs.lifecycle.supervisor import launcher_command, launcher_environment
 
     hostfile = tmp_path / "hosts"
     hostfile.write_text("node-a:2\nnode-b:2\n")

@@ -158,7 +158,7 @@ def test_capacity_counts_every_instance(tmp_path, client, home, monkeypatch):
     hostfile = tmp_path / "hosts"
     hostfile.write_text("# two hosts\nnode-a:4\nnode-b slots=4\n")
     monkeypatch.setenv("QSIM_HOSTFILE", str(hostfile))
-    from jobs.limits import check_capacity, host_slots
+    from jobs.lifecycle.limits import check_capacity, host_slots
 
     assert host_slots(home) == ([("node-a", 4), ("node-b", 4)], f"hostfile {hostfile}")
     check_capacity({"instanceConfig": {"instanceCount": 2}, "hyperParameters":
@@ -169,7 +169,7 @@ def test_capacity_counts_every_instance(tmp_path, client, home, monkeypatch):
 
 
 def test_valid_edges_are_accepted(tmp_path, client, monkeypatch):
-    monkeypatch.setattr("jobs.supervisor.spawn", lambda home, job_id: None)
+    monkeypatch.setattr("jobs.lifecycle.supervisor.spawn", lambda home, job_id: None)
     req = request(tmp_path, name="a" * 50, hyperParameters={"k" * 256: "v" * 2500},
                   stoppingCondition={"maxRuntimeInSeconds": 432000})
     req["deviceConfig"]["device"] = "local:pennylane/lightning.qubit"

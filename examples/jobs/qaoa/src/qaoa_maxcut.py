@@ -3,7 +3,7 @@
 Entry point ``qaoa_maxcut:main``: the hyperparameters are bound to ``main``'s keyword arguments
 (cast to their annotations). Every rank runs this same loop (SPMD); under ``instanceCount: 2`` the
 device shards one state vector over both ranks and every rank gets the same values. Rank 0 alone
-logs metrics and writes checkpoints and results (``jobs.persistence`` does that by default).
+logs metrics and writes checkpoints and results (``jobs.runtime.persistence`` does that by default).
 
 The optimiser is plain gradient ascent on the expected cut. Each iteration is one device call: the
 ``adjoint_gradient`` result type returns the expectation of the cost Hamiltonian and its gradient

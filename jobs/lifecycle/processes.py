@@ -1,6 +1,6 @@
 """Process bookkeeping for jobs: liveness by pid + start time, and finding/terminating a job's processes.
 
-Who calls this: ``jobs.supervisor`` (to stop ranks on cancel and timeout) and ``jobs.client``
+Who calls this: ``jobs.lifecycle.supervisor`` (to stop ranks on cancel and timeout) and ``jobs.client``
 (to reconcile jobs whose supervisor died). Linux ``/proc`` is used where it exists.
 
 Why not just kill the launcher's process group: MPICH's hydra starts every rank in a session of

@@ -8,7 +8,7 @@ with more than one rank); any other device string is returned to the script as a
 
 from __future__ import annotations
 
-from jobs.environment import get_job_device_arn
+from jobs.runtime.environment import get_job_device_arn
 
 
 def get_device(arn: str | None = None, **options):

@@ -1,8 +1,8 @@
 """The detached process that runs one job: stage, launch ``mpirun``, watch, finish.
 
-Who calls this: ``jobs.client.create_job`` spawns ``python -m jobs.supervisor --daemonize``, which
+Who calls this: ``jobs.client.create_job`` spawns ``python -m jobs.lifecycle.supervisor --daemonize``, which
 forks once more so that it is reparented away from the caller (no zombie in a long-lived caller),
-then runs ``supervise``. ``prepare`` and ``finish`` are also used by ``jobs.runner`` when
+then runs ``supervise``. ``prepare`` and ``finish`` are also used by ``jobs.runtime.runner`` when
 ``mpirun ... job exec`` is started by hand, without a supervisor.
 
 The supervisor records its pid and start time; any reader that finds an active job whose
@@ -28,25 +28,25 @@ import sys
 import time
 from pathlib import Path
 
-from jobs import processes
-from jobs.environment import (
+from jobs.lifecycle import processes
+from jobs.runtime.environment import (
     JobPaths,
     host_names,
     input_data_config,
     processes_per_host,
     resource_config,
 )
-from jobs.staging import (
+from jobs.lifecycle.staging import (
     atomic_write_bytes,
     copy_tree_contents,
     pack_results,
     stage_channel,
 )
-from jobs.environment import inherited_environment, results_archive
-from jobs.limits import Volume, VolumeExceeded, configured_hostfile, network_interface, tree_size
-from jobs.store import ACTIVE, Store
+from jobs.runtime.environment import inherited_environment, results_archive
+from jobs.lifecycle.limits import Volume, VolumeExceeded, configured_hostfile, network_interface, tree_size
+from jobs.store.db import ACTIVE, Store
 from jobs.validation import resolve_location
-from jobs.watchdog import kill_grace, max_runtime, registry_path, start_watchdog
+from jobs.lifecycle.reconcile import kill_grace, max_runtime, registry_path, start_watchdog
 from qsim.launch import find_mpirun
 
 POLL_SECONDS = 0.1
@@ -434,13 +434,13 @@ def supervise(store: Store, job_id: str) -> str:
 def spawn(home: Path, job_id: str) -> None:
     """Start the supervisor detached from the caller; returns once it has forked away. The
     supervisor gets the caller's environment filtered as a rank's is (no secrets)."""
-    subprocess.run([sys.executable, "-m", "jobs.supervisor", "--daemonize", "--home", str(home), job_id],
+    subprocess.run([sys.executable, "-m", "jobs.lifecycle.supervisor", "--daemonize", "--home", str(home), job_id],
                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    start_new_session=True, check=True, env=inherited_environment(os.environ, home))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.supervisor")
+    parser = argparse.ArgumentParser(prog="python -m jobs.lifecycle.supervisor")
     parser.add_argument("--home", required=True)
     parser.add_argument("--daemonize", action="store_true")
     parser.add_argument("job_id")

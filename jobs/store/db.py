@@ -1,6 +1,6 @@
 """Job state in SQLite, and where each job's files live under ``QSIM_HOME``.
 
-Who calls this: ``jobs.client`` (create/read/cancel), ``jobs.supervisor`` and ``jobs.runner``
+Who calls this: ``jobs.client`` (create/read/cancel), ``jobs.lifecycle.supervisor`` and ``jobs.runtime.runner``
 (status transitions and events). Nothing here starts processes or validates requests.
 
 Layout::

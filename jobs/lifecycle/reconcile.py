@@ -2,11 +2,11 @@
 
 Who calls this: ``jobs.client`` (``reconcile`` on every read of an active job, ``reconcile_active``
 and ``clean_stale_staging`` when a client starts, so the next start of any ``job`` command repairs
-what a crash left) and ``jobs.supervisor`` (``start_watchdog``, a process that outlives it).
+what a crash left) and ``jobs.lifecycle.supervisor`` (``start_watchdog``, a process that outlives it).
 
 * ``reconcile``: an active job whose supervisor is gone becomes FAILED (CANCELLED if a cancel was
   requested), with MAX_RUNTIME_EXCEEDED if its runtime was over, after every process of the job is
-  killed (marker, registry: see ``jobs.processes``). A supervisor that is alive but far past the
+  killed (marker, registry: see ``jobs.lifecycle.processes``). A supervisor that is alive but far past the
   job's deadline (stopped, hung) is killed first.
 * the watchdog: forked by the supervisor into a session of its own; it polls the supervisor and
   reconciles the job the moment the supervisor dies, so ranks never run on past
@@ -24,9 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-from jobs import processes
-from jobs.environment import JobPaths
-from jobs.store import ACTIVE, TERMINAL, JobRow, Store, load_config
+from jobs.lifecycle import processes
+from jobs.runtime.environment import JobPaths
+from jobs.store.db import ACTIVE, TERMINAL, JobRow, Store, load_config
 from jobs.validation import DEFAULT_MAX_RUNTIME
 
 STARTUP_GRACE_SECONDS = 30.0

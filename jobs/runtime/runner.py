@@ -5,7 +5,7 @@ Who calls this: ``jobs.cli`` (``python -m qsim job exec``), started by the super
 created with ``--no-start``, or ``job exec --spec REQUEST.json``), e.g. under a cluster scheduler.
 
 In each rank it:
-  1. replaces its environment with ``jobs.environment.rank_environment`` (what Python and MPI
+  1. replaces its environment with ``jobs.runtime.environment.rank_environment`` (what Python and MPI
      need, the user's pass-through names, every variable of the contract; nothing else);
   2. sends the rank's output to the job log, one whole line per write, tagged ``[rank] `` when there
      is more than one rank (and, when run by hand, also to the terminal);
@@ -34,7 +34,7 @@ import traceback
 import typing
 from pathlib import Path
 
-from jobs.environment import JobPaths, mpi_rank, rank_environment
+from jobs.runtime.environment import JobPaths, mpi_rank, rank_environment
 
 _TRUE = ("true", "1", "yes", "y", "on")
 _FALSE = ("false", "0", "no", "n", "off", "")
@@ -173,7 +173,7 @@ RANK_RECORD_BYTES = 4096
 def _record_pid(paths: JobPaths, rank: int) -> int | None:
     """Write ranks/<rank>.json, padded to 4 KiB and kept open: the rank rewrites it in place at
     exit (``_record_exit``), which needs no new disk space even when the disk is full."""
-    from jobs.processes import start_time
+    from jobs.lifecycle.processes import start_time
 
     paths.ranks_dir.mkdir(parents=True, exist_ok=True)
     pid = os.getpid()
@@ -191,7 +191,7 @@ def _record_exit(fd: int | None, code: int) -> None:
     rank without ``exit`` there was killed (some launchers report a killed rank as exit 0)."""
     if fd is None:
         return
-    from jobs.processes import start_time
+    from jobs.lifecycle.processes import start_time
 
     info = {"pid": os.getpid(), "start": start_time(os.getpid()), "host": os.uname().nodename, "exit": code}
     if LineWriter.lost_bytes:
@@ -246,7 +246,7 @@ def run_rank(job_dir: Path, supervised: bool, comm=None) -> int:
         result = run_entry_point(request["algorithmSpecification"]["scriptModeConfig"]["entryPoint"],
                                  request.get("hyperParameters") or {})
         if result is not None:
-            from jobs.persistence import save_job_result
+            from jobs.runtime.persistence import save_job_result
 
             save_job_result(result)
     except SystemExit as e:

@@ -5,7 +5,7 @@ Two halves:
     ``AMZN_BRAKET_*`` variable with Braket's local default, so a script also runs outside a job;
   * ``JobPaths`` (the job directory that stands in for the container's ``/opt/ml``) and
     ``rank_environment`` (every ``AMZN_BRAKET_*`` and ``SM_*`` variable for one rank), used by
-    ``jobs.runner`` inside each rank and by ``jobs.supervisor`` when it stages the job.
+    ``jobs.runtime.runner`` inside each rank and by ``jobs.lifecycle.supervisor`` when it stages the job.
 
 Layout of a job directory (same relative names as /opt/ml)::
 
@@ -31,7 +31,7 @@ import json
 import os
 from pathlib import Path
 
-from jobs.limits import network_interface
+from jobs.lifecycle.limits import network_interface
 from jobs.validation import MPI_PROCESSES_HP, resolve_location
 
 # --- getters used by job scripts (Braket names and defaults) --------------------------------------

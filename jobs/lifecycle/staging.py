@@ -1,7 +1,7 @@
 """Moving files in and out of a job directory: code, input channels, checkpoints, results.
 
 Who calls this: ``jobs.client`` (code, at create time, so the job runs the code as it was when
-created, as Braket's upload does) and ``jobs.supervisor`` (inputs and checkpoints before the run;
+created, as Braket's upload does) and ``jobs.lifecycle.supervisor`` (inputs and checkpoints before the run;
 checkpoints and ``model.tar.gz`` after it). Locations are already validated local paths.
 
 Archives are extracted by ``safe_extract`` alone (one home for it): plain files and directories
@@ -26,7 +26,7 @@ from lzma import LZMAError
 from zlib import error as ZlibError
 
 from jobs.errors import ValidationException
-from jobs.limits import Volume, tree_size
+from jobs.lifecycle.limits import Volume, tree_size
 
 
 @contextlib.contextmanager

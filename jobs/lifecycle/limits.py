@@ -1,9 +1,9 @@
 """What a job may use: the service's limits, the configured hosts' capacity, and its volume.
 
 Who calls this: ``jobs.validation`` (the service's limits, while checking a request),
-``jobs.client`` (``check_capacity`` at create time, before anything is stored), ``jobs.staging``
-and ``jobs.supervisor`` (``Volume``: what a job stages and writes, against ``volumeSizeInGb``), and
-``jobs.supervisor`` for the hosts it launches on (``configured_hostfile``, ``host_slots``).
+``jobs.client`` (``check_capacity`` at create time, before anything is stored), ``jobs.lifecycle.staging``
+and ``jobs.lifecycle.supervisor`` (``Volume``: what a job stages and writes, against ``volumeSizeInGb``), and
+``jobs.lifecycle.supervisor`` for the hosts it launches on (``configured_hostfile``, ``host_slots``).
 
 Capacity: a job starts ``instanceCount x sagemaker_mpi_num_of_processes_per_host`` ranks. On this
 host alone that may be at most ``cores x factor``; with a hostfile, at most ``slots x factor``

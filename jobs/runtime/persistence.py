@@ -1,7 +1,7 @@
 """Data persistence for job scripts, with Braket's function names and file formats.
 
 Who calls this: job scripts (``from jobs import save_job_result, ...``), and ``jobs.client``
-(``load_job_result`` for ``job result``). Paths come from ``jobs.environment`` (the contract).
+(``load_job_result`` for ``job result``). Paths come from ``jobs.runtime.environment`` (the contract).
 
 File format (Braket's PersistedJobData, schema ``braket.jobs_data.persisted_job_data`` v1)::
 
@@ -30,8 +30,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from jobs.environment import get_checkpoint_dir, get_job_name, get_results_dir, mpi_rank
-from jobs.staging import atomic_write_bytes
+from jobs.runtime.environment import get_checkpoint_dir, get_job_name, get_results_dir, mpi_rank
+from jobs.lifecycle.staging import atomic_write_bytes
 
 SCHEMA_HEADER = {"name": "braket.jobs_data.persisted_job_data", "version": "1"}
 

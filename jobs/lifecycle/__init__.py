@@ -1,0 +1,1 @@
+"""The job lifecycle: claim, stage, launch, finish, reconcile (see ``jobs.lifecycle.driver``)."""
