@@ -1,18 +1,20 @@
 """jobs: run Braket-style hybrid jobs locally, under mpirun, on qsim's embedded simulator.
 
-Layers, top to bottom (each imports only the ones below it; qsim never imports jobs):
+Where things are (top to bottom; each imports only the ones below it; qsim never imports jobs):
 
-    jobs.cli            `python -m qsim job ...` / `python -m jobs ...`
-    jobs.client         JobsClient: create_job / get_job / cancel_job / search_jobs (boto3 shapes)
-    jobs.lifecycle.supervisor     detached per-job process: stage, mpirun, max runtime, cancel, upload
-    jobs.lifecycle.reconcile       reconciliation when a supervisor dies; the watchdog; stale staging dirs
-    jobs.runtime.runner         `job exec` inside each rank: environment, output, entry point, MPI Abort
-    jobs.store.db          SQLite state under $QSIM_HOME      jobs.lifecycle.staging   files in and out (safe_extract)
-    jobs.validation     CreateJob/SearchJobs rules         jobs.lifecycle.processes pids, descendants, kill
-    jobs.lifecycle.limits         service limits, host capacity, the job's volume
-    jobs.runtime.environment    the runtime contract (AMZN_BRAKET_*, SM_*, job directory layout) and the
-                        one function that builds a rank's environment (rank_environment)
-    jobs.runtime.persistence    save/load results and checkpoints, log_metric (used by job scripts)
+    jobs.cli              `python -m qsim job ...` / `python -m jobs ...` (over jobs.client)
+    jobs.endpoint         `python -m qsim serve`: the Braket/S3/Logs/... endpoint (over jobs.client)
+    jobs.client           the API: JobsClient, boto3's method names and shapes
+    jobs.validation       the one validator of CreateJob / SearchJobs requests
+    jobs.lifecycle        the one lifecycle: driver (every status change: create, claim, stage,
+                          launched, finish, cancel, end), supervisor (the detached process per job),
+                          launch (the mpirun line), reconcile (watchdog, crashed supervisors, stale
+                          staging), staging (files in and out), limits, processes
+    jobs.runtime          inside each rank (`python -m jobs.runtime`, `job exec`): runner,
+                          environment (the AMZN_BRAKET_*/SM_* contract), persistence, metrics, device
+    jobs.store            db (SQLite jobs + events) and layout (every file name under $QSIM_HOME
+                          and in a job directory, spelled once)
+    jobs.errors           Braket's exception names
 
 A job script uses the same functions as ``braket.jobs``::
 

@@ -23,6 +23,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from jobs.store.db import TERMINAL
+
 EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
@@ -76,7 +78,7 @@ def _load_spec(path: str) -> dict:
 def cmd_create(args) -> int:
     client = _client()
     spec = _load_spec(args.spec)
-    arn = client._create(spec, base_dir=Path(args.spec).resolve().parent, launch=not args.no_start)
+    arn = client.create(spec, base_dir=Path(args.spec).resolve().parent, start=not args.no_start)
     if not args.wait:
         print(_json({"jobArn": arn}))
         return EXIT_OK
@@ -107,7 +109,7 @@ def _follow(client, arn: str, show_log: bool) -> dict:
             new_offset = _copy_log(log, offset, sys.stderr, whole_lines=True)
             if new_offset != offset:
                 offset, last_news = new_offset, time.monotonic()
-        if job["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+        if job["status"] in TERMINAL:
             if job.get("failureReason"):
                 print(f"failureReason: {job['failureReason']}", file=sys.stderr)
             return job
@@ -292,7 +294,7 @@ def cmd_logs(args) -> int:
             offset = _copy_log(path, offset, sys.stdout)
         if not args.follow:
             return EXIT_OK
-        if client.get_job(args.arn)["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+        if client.get_job(args.arn)["status"] in TERMINAL:
             if path.exists() and path.stat().st_size > offset:
                 continue
             return EXIT_OK
@@ -378,11 +380,9 @@ def plot_metrics(data: dict[str, list], path: str) -> None:
 
 
 def cmd_exec(args) -> int:
-    from jobs.runtime.runner import exec_job
+    from jobs.runtime.runner import exec_from_args
 
-    if args.home:
-        os.environ["QSIM_HOME"] = args.home
-    return exec_job(job_dir=args.job_dir, arn=args.arn, spec=args.spec)
+    return exec_from_args(args)
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -394,6 +394,8 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def add_job_commands(job: argparse.ArgumentParser) -> None:
+    from jobs.runtime import add_exec_arguments
+
     job.add_argument("--home", help="state directory (default $QSIM_HOME or ~/.qsim)")
     sub = job.add_subparsers(dest="job_command", metavar="COMMAND", required=True)
 
@@ -434,9 +436,7 @@ def add_job_commands(job: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_metrics)
 
     p = sub.add_parser("exec", help="the in-rank runner (run under mpirun)")
-    p.add_argument("arn", nargs="?", help="a QUEUED job created with --no-start")
-    p.add_argument("--job-dir", help="the job directory (what the supervisor passes)")
-    p.add_argument("--spec", help="create the job from this CreateJob JSON and run it here")
+    add_exec_arguments(p)
     p.set_defaults(func=cmd_exec)
 
 

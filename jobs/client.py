@@ -1,48 +1,39 @@
 """The jobs client: boto3's Braket method names and shapes, backed by SQLite and local processes.
 
-Who calls this: users (``JobsClient().create_job(**request)``), ``jobs.cli`` and the hand-run
-path of ``jobs.runtime.runner``. It validates (``jobs.validation``), stores (``jobs.store.db``), stages code
-(``jobs.lifecycle.staging``) and spawns the supervisor (``jobs.lifecycle.supervisor``).
+Who calls this: users (``JobsClient().create_job(**request)``), ``jobs.cli``, the endpoint
+(``jobs.endpoint.braket``) and the hand-run path of ``jobs.runtime.runner``. This layer translates
+between the API's shapes and the job lifecycle (``jobs.lifecycle.driver``: create, cancel, run by
+hand), which validates with the one validator (``jobs.validation``) and writes every status change.
 
-Every read first reconciles active jobs whose supervisor is gone: they become FAILED (or
-CANCELLED, if a cancel was requested) with a reason, and any process left with the job's marker
-is terminated. Timestamps are timezone-aware ``datetime`` objects, as boto3 returns them.
+Every read first reconciles active jobs whose supervisor is gone (``jobs.lifecycle.reconcile``):
+they become FAILED (or CANCELLED, if a cancel was requested) with a reason, and any process left
+with the job's marker is terminated. Timestamps are timezone-aware ``datetime`` objects, as boto3
+returns them.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
-import shutil
-import sqlite3
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from jobs.lifecycle import processes
-from jobs.runtime.environment import JobPaths, results_archive
-from jobs.errors import (ConflictException, ResourceNotFoundException, StorageFullException, ValidationException,
-                         storage_full)
-from jobs.lifecycle.limits import Volume, check_capacity
-from jobs.lifecycle.staging import atomic_write_bytes, stage_code
-from jobs.store.db import ACTIVE, TERMINAL, JobRow, Store, job_arn
-from jobs.validation import (DEFAULT_MAX_RUNTIME, code_kind, resolve_location, validate_create_job,
-                             parse_time, validate_job_arn, validate_search)
-from jobs.lifecycle.reconcile import clean_stale_staging, reconcile, reconcile_active, staging_name
+from jobs.errors import ConflictException, ResourceNotFoundException, ValidationException
+from jobs.lifecycle import driver
+from jobs.lifecycle.reconcile import clean_stale_staging, reconcile, reconcile_active
+from jobs.store import layout
+from jobs.store.db import ACTIVE, TERMINAL, JobRow, Store
+from jobs.store.layout import JobPaths
+from jobs.validation import parse_time, validate_job_arn, validate_search
+
 _ECHOED = ("algorithmSpecification", "checkpointConfig", "deviceConfig", "hyperParameters", "inputDataConfig",
            "instanceConfig", "jobName", "outputDataConfig", "roleArn", "stoppingCondition", "tags", "associations")
 
 
 def _dt(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts, tz=timezone.utc) if ts is not None else None
-
-
-def _digest(request: dict) -> str:
-    body = {k: v for k, v in request.items() if k != "clientToken"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 class JobsClient:
@@ -59,74 +50,12 @@ class JobsClient:
     # --- CreateJob --------------------------------------------------------------------------------
 
     def create_job(self, **request) -> dict:
-        return {"jobArn": self._create(request)}
+        return {"jobArn": self.create(request)}
 
-    def _create(self, request: dict, base_dir: str | os.PathLike | None = None, launch: bool = True) -> str:
-        req = validate_create_job(request, base_dir)
-        check_capacity(req, self.home)
-        if "stoppingCondition" not in req or req["stoppingCondition"].get("maxRuntimeInSeconds") is None:
-            req["stoppingCondition"] = {**(req.get("stoppingCondition") or {}),
-                                        "maxRuntimeInSeconds": DEFAULT_MAX_RUNTIME}
-        token, digest = req["clientToken"], _digest(req)
-        existing = self.store.find_by_token(token)
-        if existing is not None:
-            return self._same_request(existing, digest, token)
-
-        job_id = f"{req['jobName']}-{uuid.uuid4().hex[:12]}"
-        final = self.store.job_dir(job_id)
-        tmp = final.with_name(staging_name(job_id))  # names this process: cleaned if it dies mid-way
-        paths = JobPaths.for_request(tmp, req)
-        smc = req["algorithmSpecification"]["scriptModeConfig"]
-        field = "algorithmSpecification.scriptModeConfig.s3Uri"
-        try:
-            tmp.mkdir(mode=0o700)
-            src = resolve_location(smc["s3Uri"], field)
-            extra = stage_code(src, code_kind(src, smc["compressionType"], field), paths.code_original,
-                               paths.code_dir, field, Volume(req))
-            paths.make()
-            os.close(os.open(paths.log_file, os.O_WRONLY | os.O_CREAT, 0o600))
-            sys_path = [str(p.relative_to(paths.code_dir)) for p in extra if p != paths.code_dir]
-            body = {"job_id": job_id, "arn": job_arn(job_id), "request": req, "sys_path": sys_path,
-                    "home": str(self.home)}
-            atomic_write_bytes(paths.spec_file, json.dumps(body, indent=1).encode())
-            os.rename(tmp, final)
-        except BaseException as e:
-            shutil.rmtree(tmp, ignore_errors=True)
-            full = storage_full(e, self.home, f"cannot stage job {job_id}") if isinstance(e, Exception) else None
-            if full is not None:
-                raise full from None
-            if isinstance(e, shutil.Error):
-                raise ValidationException(f"{field}: cannot copy the code: {e}") from None
-            raise
-        try:
-            row = self.store.insert(job_id, req["jobName"], token, digest, req, req["deviceConfig"]["device"],
-                                    str(final))
-        except sqlite3.IntegrityError:  # a concurrent create with the same token won
-            shutil.rmtree(final, ignore_errors=True)
-            return self._same_request(self.store.find_by_token(token), digest, token)
-        except StorageFullException:
-            shutil.rmtree(final, ignore_errors=True)
-            raise
-        if not launch:  # waits for ``mpirun ... job exec ARN``; never reconciled as "never started"
-            (final / "no-start").touch()
-        else:
-            from jobs.lifecycle.supervisor import spawn
-
-            try:
-                spawn(self.home, job_id)
-            except Exception as e:
-                reason = f"Could not start the job's supervisor: {type(e).__name__}: {e}"[:1024]
-                self.store.transition(job_id, "FAILED", ACTIVE, (("FAILED", reason),), ended_at=time.time(),
-                                      failure_reason=reason)
-                raise
-        return row.arn
-
-    @staticmethod
-    def _same_request(existing: JobRow, digest: str, token: str) -> str:
-        if existing.request_digest != digest:
-            raise ConflictException(f"clientToken {token!r} was already used for job {existing.arn} "
-                                    "with a different request")
-        return existing.arn
+    def create(self, request: dict, base_dir: str | os.PathLike | None = None, start: bool = True) -> str:
+        """CreateJob with the CLI's options: relative paths in ``request`` are relative to
+        ``base_dir``; ``start=False`` (``--no-start``) leaves the job QUEUED for ``job exec``."""
+        return driver.create(self.store, request, base_dir, start)
 
     # --- GetJob -----------------------------------------------------------------------------------
 
@@ -181,21 +110,7 @@ class JobsClient:
     # --- CancelJob --------------------------------------------------------------------------------
 
     def cancel_job(self, jobArn: str) -> dict:
-        row = self._row(jobArn)
-        if row.status == "QUEUED" and not row.supervisor_pid and (Path(row.job_dir) / "no-start").exists():
-            # Nothing runs it yet (created with --no-start): there is no one to finish the cancel.
-            if self.store.transition(row.job_id, "CANCELLED", ("QUEUED",),
-                                     (("CANCELLED", "Job cancelled before it was started"),),
-                                     cancel_requested=1, ended_at=time.time()):
-                return {"jobArn": row.arn, "cancellationStatus": "CANCELLED"}
-            row = self._row(row.arn)
-        if row.status in ("QUEUED", "RUNNING"):
-            if self.store.transition(row.job_id, "CANCELLING", ("QUEUED", "RUNNING"), cancel_requested=1):
-                return {"jobArn": row.arn, "cancellationStatus": "CANCELLING"}
-            row = self._row(row.arn)
-        if row.status in ("CANCELLING", "CANCELLED"):
-            return {"jobArn": row.arn, "cancellationStatus": row.status}
-        raise ConflictException(f"job {row.arn} is {row.status}; only QUEUED or RUNNING jobs can be cancelled")
+        return driver.cancel(self.store, self._row(jobArn))
 
     # --- SearchJobs -------------------------------------------------------------------------------
 
@@ -219,8 +134,7 @@ class JobsClient:
     # --- beyond the API: logs, results, metrics, waiting ------------------------------------------
 
     def get_job_log(self, jobArn: str) -> Path:
-        row = self._row(jobArn)
-        return Path(row.job_dir) / "log.txt"
+        return JobPaths.for_row(self._row(jobArn)).log_file
 
     def get_job_result(self, jobArn: str, allow_pickle: bool = False) -> dict:
         """The saved results, read from ``<s3Path>/<job id>/output/model.tar.gz`` (this job's own
@@ -232,15 +146,15 @@ class JobsClient:
         row = self._row(jobArn)
         if row.status not in TERMINAL:
             raise ConflictException(f"job {row.arn} is {row.status}; results exist once it has ended")
-        archive = results_archive(row.request, row.job_id)
+        archive = layout.results_archive(row.request, row.job_id)
         if not archive.exists():
             return {}
         with tarfile.open(archive) as tar:
             try:
-                member = tar.extractfile("results.json")
+                member = tar.extractfile(layout.RESULTS_FILE)
             except KeyError:
                 return {}
-            return _decode(json.load(member), allow_pickle, f"{archive}!results.json")
+            return _decode(json.load(member), allow_pickle, f"{archive}!{layout.RESULTS_FILE}")
 
     def get_job_metrics(self, jobArn: str, statistic: str = "max") -> dict[str, list]:
         from jobs.runtime.metrics import columns, parse_records
@@ -263,39 +177,18 @@ class JobsClient:
 
     # --- hand-run support (``mpirun ... job exec``) -------------------------------------------------
 
-    def _claim_for_hand_run(self, job_dir=None, arn=None, spec=None) -> str:
-        from jobs.lifecycle.supervisor import host_names, prepare, processes_per_host
-
+    def claim_for_hand_run(self, job_dir=None, arn=None, spec=None) -> str:
+        """Rank 0 of ``mpirun ... job exec``: the job (created here from ``spec``, or the one in
+        ``job_dir`` or named by ``arn``) is claimed and staged; returns its job directory."""
         if spec is not None:
             with open(spec) as f:
                 request = json.load(f)
-            arn = self._create(request, base_dir=Path(spec).resolve().parent, launch=False)
+            arn = self.create(request, base_dir=Path(spec).resolve().parent, start=False)
         elif job_dir is not None:
-            with open(Path(job_dir) / "job.json") as f:
-                arn = json.load(f)["arn"]
+            arn = layout.read_job(job_dir)["arn"]
         if arn is None:
             raise ValidationException("job exec: give a job ARN, --job-dir or --spec")
-        row = self._row(arn)
-        me = os.getpid()
-        n, ppn = len(host_names(row.request)), processes_per_host(row.request)
-        if not self.store.transition(row.job_id, "RUNNING", ("QUEUED",),
-                                     (("STARTING_INSTANCE", f"Started by hand: {n} instance(s) x {ppn} process(es)"),),
-                                     started_at=time.time(), supervisor_pid=me,
-                                     supervisor_start=processes.start_time(me)):
-            raise ConflictException(f"job {row.arn} is {row.status}; only a QUEUED job that has no supervisor "
-                                    "(created with --no-start) can be run by hand")
-        paths = JobPaths.for_request(row.job_dir, row.request)
-        prepare(self.store, row.job_id, paths, row.request)
-        self.store.add_event(row.job_id, "RUNNING", "Running under a launcher started by hand")
-        return row.job_dir
-
-    def _finish_hand_run(self, job_dir: Path, code: int) -> str:
-        from jobs.lifecycle.supervisor import finish
-
-        with open(job_dir / "job.json") as f:
-            job = json.load(f)
-        paths = JobPaths.for_request(job_dir, job["request"])
-        return finish(self.store, job["job_id"], paths, job["request"], "exited", code)
+        return driver.start_by_hand(self.store, self._row(arn))
 
 
 def _matches(row: JobRow, flt: dict) -> bool:

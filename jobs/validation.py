@@ -1,6 +1,8 @@
 """Validation of API requests against the Braket service model (botocore ``braket/2019-09-01``).
 
-Who calls this: ``jobs.client`` before anything is written, so a bad request creates nothing.
+Who calls this: ``jobs.lifecycle.driver.create`` (CreateJob, for the CLI, the endpoint and
+``job exec --spec`` alike) before anything is written, so a bad request creates nothing, and
+``jobs.client`` (SearchJobs, job ARNs).
 Every rule raises ``ValidationException`` whose message names the field (as a dotted path) and the
 rule, e.g. ``jobName: 'a_b' does not match the pattern [a-zA-Z0-9](-*[a-zA-Z0-9]){0,50} (whole
 value)``. Patterns are the service model's, applied with ``re.fullmatch``; the bounds on
@@ -28,6 +30,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from jobs.lifecycle import limits
+from jobs.lifecycle.limits import MPI_PROCESSES_HP
 from jobs.errors import ValidationException
 
 # Patterns as the service model writes them; every one is applied with re.fullmatch (never ^...$,
@@ -60,8 +63,6 @@ ASSOCIATION_TYPES = ("RESERVATION_TIME_WINDOW_ARN",)
 SEARCH_OPERATORS = ("LT", "LTE", "EQUAL", "GT", "GTE", "BETWEEN", "CONTAINS")
 SEARCH_FILTER_NAMES = ("jobArn", "createdAt", "jobName", "status", "device")
 MAX_RUNTIME_RANGE = (1, 432000)
-DEFAULT_MAX_RUNTIME = 432000  # the SDK's default, 5 days
-MPI_PROCESSES_HP = "sagemaker_mpi_num_of_processes_per_host"
 SUPPORTED_SCHEMES = "a local path or a file:// URI"
 
 CREATE_JOB_FIELDS = {

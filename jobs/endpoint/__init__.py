@@ -6,7 +6,7 @@ Parts (each file's docstring says more):
     server.py    Werkzeug app, credentials, endpoint.env; routes by the SigV4 scope's service
     sigv4.py     signature verification with botocore's signer
     model.py     botocore service models: routes, parsing, generic validation, errors
-    braket.py    Braket operations -> jobs.client.JobsClient / tasks.TaskStore
+    braket.py    Braket operations -> jobs.client.JobsClient (the jobs API, as the CLI uses) / tasks.TaskStore
     tasks.py     quantum tasks: the store and the worker process that runs them on qsim
     devices.py   the served devices (SV1, local:qsim/...) and their capabilities
     s3.py        the local S3 under $QSIM_HOME/s3
@@ -31,7 +31,7 @@ DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION = "127.0.0.1", 9787, "us-east-1"
 
 
 def env_file(home: str | os.PathLike | None = None) -> Path:
-    from jobs.store.db import qsim_home
+    from jobs.store.layout import qsim_home
 
     return (Path(home) if home else qsim_home()) / "endpoint.env"
 
@@ -74,8 +74,7 @@ def rank_variables(job: dict) -> dict[str, str]:
     as s3:// names in the local S3 (the job's own output directory when it is there, as for jobs
     created through the endpoint; else ``jobs/<job id>/tasks`` in the default bucket, created if
     needed). ``job`` is the content of job.json."""
-    from jobs.runtime.environment import job_output_dir
-    from jobs.store.db import qsim_home
+    from jobs.store.layout import qsim_home, task_results_dir
 
     home = Path(job.get("home") or qsim_home())
     env = read_env(home)
@@ -85,7 +84,7 @@ def rank_variables(job: dict) -> dict[str, str]:
     if not env or not served:
         return {}
     root = str(home / "s3")
-    tasks_dir = str(job_output_dir(request, job["job_id"]) / "tasks")
+    tasks_dir = str(task_results_dir(request, job["job_id"]))
     if tasks_dir.startswith(root + os.sep):
         key = tasks_dir[len(root) + 1:]
         bucket = key.split(os.sep, 1)[0]

@@ -35,13 +35,9 @@ _STORE_JOB_ARN = re.compile(r"^arn:aws:braket:[a-z0-9\-]*:([0-9]{12}):job/")
 
 def _results_dir(job: dict) -> Path:
     """The directory holding the job's ``output/model.tar.gz`` (what GetJob's s3Path must name)."""
-    from jobs.runtime import environment
+    from jobs.store.layout import job_output_dir
 
-    request = {"outputDataConfig": job["outputDataConfig"], "jobName": job["jobName"]}
-    job_id = job["jobArn"].split(":job/", 1)[1]
-    if hasattr(environment, "results_archive"):
-        return environment.results_archive(request, job_id).parent.parent
-    return environment.output_root(request) / job["jobName"]
+    return job_output_dir({"outputDataConfig": job["outputDataConfig"]}, job["jobArn"].split(":job/", 1)[1])
 
 
 class BraketHandler:

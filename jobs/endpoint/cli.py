@@ -9,7 +9,7 @@ import sys
 
 def cmd_serve(args) -> int:
     from jobs.endpoint.server import serve
-    from jobs.store.db import qsim_home
+    from jobs.store.layout import qsim_home
 
     home = args.home or os.environ.get("QSIM_HOME") or str(qsim_home())
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.allow_remote:

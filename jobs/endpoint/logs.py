@@ -74,10 +74,10 @@ class LogsHandler:
         return sorted(out, key=lambda x: x[0])
 
     def _lines(self, row) -> list[str]:
-        from pathlib import Path
+        from jobs.store.layout import JobPaths
 
         try:
-            with open(Path(row.job_dir) / "log.txt", errors="replace") as f:
+            with open(JobPaths.for_row(row).log_file, errors="replace") as f:
                 text = f.read()
         except FileNotFoundError:
             return []

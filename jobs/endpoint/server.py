@@ -35,7 +35,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from jobs.lifecycle import processes
-from jobs.endpoint import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION, sigv4
+from jobs.endpoint import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION, env_file, sigv4
 from jobs.endpoint.model import ApiError, error_body, service
 
 ACCOUNT = "000000000000"
@@ -92,7 +92,7 @@ def write_env_file(home: Path, env: dict[str, str]) -> Path:
              "# Use: . $QSIM_HOME/endpoint.env   (or in Python: import jobs.endpoint; jobs.endpoint.use())",
              "unset AWS_SESSION_TOKEN AWS_PROFILE"]
     lines += [f"export {k}='{v}'" for k, v in env.items()]
-    path = home / "endpoint.env"
+    path = env_file(home)
     _write_private(path, "\n".join(lines) + "\n")
     return path
 

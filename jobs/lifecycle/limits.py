@@ -1,9 +1,14 @@
 """What a job may use: the service's limits, the configured hosts' capacity, and its volume.
 
 Who calls this: ``jobs.validation`` (the service's limits, while checking a request),
-``jobs.client`` (``check_capacity`` at create time, before anything is stored), ``jobs.lifecycle.staging``
-and ``jobs.lifecycle.supervisor`` (``Volume``: what a job stages and writes, against ``volumeSizeInGb``), and
-``jobs.lifecycle.supervisor`` for the hosts it launches on (``configured_hostfile``, ``host_slots``).
+``jobs.lifecycle.driver`` (``check_capacity`` at create time, before anything is stored; ``Volume``
+while staging), ``jobs.lifecycle.staging`` and ``jobs.lifecycle.supervisor`` (``Volume``: what a
+job stages and writes, against ``volumeSizeInGb``; ``max_runtime``, ``kill_grace``),
+``jobs.lifecycle.launch`` for the hosts it launches on (``configured_hostfile``), and
+``jobs.runtime.environment`` (``host_names``, ``processes_per_host``, ``network_interface``).
+
+The shape of a job's ranks is read here alone: ``instanceCount`` instances (``host_names``:
+algo-1, algo-2, ...) x ``processes_per_host`` = ``rank_count``.
 
 Capacity: a job starts ``instanceCount x sagemaker_mpi_num_of_processes_per_host`` ranks. On this
 host alone that may be at most ``cores x factor``; with a hostfile, at most ``slots x factor``
@@ -18,37 +23,51 @@ there. Sizes are apparent sizes (``st_size``), as a user would count them with `
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 
 from jobs.errors import ValidationException
+from jobs.store.layout import load_config
 
 MAX_INSTANCE_COUNT = 5  # Braket's documented limit for instance_count ("The upper limit ... is 5")
+DEFAULT_MAX_RUNTIME = 432000  # the SDK's default, 5 days
+DEFAULT_KILL_GRACE = 10.0
+MPI_PROCESSES_HP = "sagemaker_mpi_num_of_processes_per_host"
 MAX_PROCESSES_PER_HOST = 9999  # four digits, as the hyperparameter is validated
 DEFAULT_OVERSUBSCRIPTION = 4
 GIB = 1 << 30
 
 
-def _config(home: Path) -> dict:
-    try:
-        with open(Path(home) / "config.json") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as e:
-        raise ValidationException(f"config.json: cannot read {Path(home) / 'config.json'}: {e}") from None
-    return data if isinstance(data, dict) else {}
+def processes_per_host(request: dict) -> int:
+    return int((request.get("hyperParameters") or {}).get(MPI_PROCESSES_HP, "1"))
+
+
+def host_names(request: dict) -> list[str]:
+    return [f"algo-{i + 1}" for i in range(request["instanceConfig"].get("instanceCount", 1))]
+
+
+def rank_count(request: dict) -> int:
+    return len(host_names(request)) * processes_per_host(request)
+
+
+def max_runtime(request: dict) -> int:
+    return (request.get("stoppingCondition") or {}).get("maxRuntimeInSeconds") or DEFAULT_MAX_RUNTIME
+
+
+def kill_grace(home: Path) -> float:
+    """Seconds between TERM and KILL: ``QSIM_JOBS_KILL_GRACE`` or ``kill_grace_seconds`` in config.json."""
+    value = os.environ.get("QSIM_JOBS_KILL_GRACE") or load_config(home).get("kill_grace_seconds")
+    return float(value) if value is not None else DEFAULT_KILL_GRACE
 
 
 def configured_hostfile(home: Path) -> str | None:
     """The MPI hostfile: ``QSIM_HOSTFILE``, else ``hostfile`` in config.json, else None (this host)."""
-    return os.environ.get("QSIM_HOSTFILE") or _config(home).get("hostfile") or None
+    return os.environ.get("QSIM_HOSTFILE") or load_config(home).get("hostfile") or None
 
 
 def oversubscription(home: Path) -> int:
-    raw = os.environ.get("QSIM_JOBS_OVERSUBSCRIBE") or _config(home).get("oversubscription_factor")
+    raw = os.environ.get("QSIM_JOBS_OVERSUBSCRIBE") or load_config(home).get("oversubscription_factor")
     if raw is None:
         return DEFAULT_OVERSUBSCRIPTION
     try:
@@ -92,10 +111,7 @@ def host_slots(home: Path) -> tuple[list[tuple[str, int]], str]:
 
 def check_capacity(request: dict, home: Path) -> None:
     """Refuse (ValidationException) a job that asks for more ranks than the configured hosts can run."""
-    from jobs.validation import MPI_PROCESSES_HP
-
-    count = request["instanceConfig"].get("instanceCount", 1)
-    ppn = int((request.get("hyperParameters") or {}).get(MPI_PROCESSES_HP, "1"))
+    count, ppn = len(host_names(request)), processes_per_host(request)
     hosts, source = host_slots(home)
     factor = oversubscription(home)
     widest = max(s for _, s in hosts)
@@ -162,7 +178,7 @@ def network_interface(home: Path) -> str:
     the default route."""
     if not configured_hostfile(home):
         return "lo"
-    configured = os.environ.get("QSIM_JOBS_IFACE") or _config(home).get("network_interface")
+    configured = os.environ.get("QSIM_JOBS_IFACE") or load_config(home).get("network_interface")
     if configured:
         return str(configured)
     try:

@@ -2,7 +2,9 @@
 
 Who calls this: ``jobs.client`` (``reconcile`` on every read of an active job, ``reconcile_active``
 and ``clean_stale_staging`` when a client starts, so the next start of any ``job`` command repairs
-what a crash left) and ``jobs.lifecycle.supervisor`` (``start_watchdog``, a process that outlives it).
+what a crash left), ``jobs.lifecycle.driver.cancel`` and ``jobs.lifecycle.supervisor``
+(``start_watchdog``, a process that outlives it). The final status is written by
+``jobs.lifecycle.driver.end``.
 
 * ``reconcile``: an active job whose supervisor is gone becomes FAILED (CANCELLED if a cancel was
   requested), with MAX_RUNTIME_EXCEEDED if its runtime was over, after every process of the job is
@@ -18,44 +20,30 @@ what a crash left) and ``jobs.lifecycle.supervisor`` (``start_watchdog``, a proc
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import sys
 import time
 from pathlib import Path
 
-from jobs.lifecycle import processes
-from jobs.runtime.environment import JobPaths
-from jobs.store.db import ACTIVE, TERMINAL, JobRow, Store, load_config
-from jobs.validation import DEFAULT_MAX_RUNTIME
+from jobs.lifecycle import driver, outcome, processes
+from jobs.lifecycle.limits import kill_grace, max_runtime
+from jobs.store import layout
+from jobs.store.db import ACTIVE, TERMINAL, JobRow, Store
+from jobs.store.layout import JobPaths
 
 STARTUP_GRACE_SECONDS = 30.0
 WATCHDOG_POLL = 0.25
 OVERDUE_SLACK = 30.0  # a live supervisor this long past deadline + kill grace is hung (QSIM_JOBS_OVERDUE_SLACK)
-_STAGING = re.compile(r"\.staging-(?P<job>.+)-(?P<pid>\d+)-(?P<start>\d+)")
-
-
-def max_runtime(request: dict) -> int:
-    return (request.get("stoppingCondition") or {}).get("maxRuntimeInSeconds") or DEFAULT_MAX_RUNTIME
-
-
-def kill_grace(home: Path) -> float:
-    value = os.environ.get("QSIM_JOBS_KILL_GRACE") or load_config(home).get("kill_grace_seconds")
-    return float(value) if value is not None else 10.0
-
-
-def registry_path(job_dir: str | os.PathLike) -> Path:
-    return Path(job_dir) / "ranks" / "processes.json"
 
 
 def kill_job_processes(row: JobRow, grace: float = 2.0) -> None:
     """Every process of the job: marked, in the launcher's group, or in the supervisor's registry."""
-    processes.terminate_job(row.job_id, row.launcher_pgid, grace, processes.read_registry(registry_path(row.job_dir)))
+    processes.terminate_job(row.job_id, row.launcher_pgid, grace, processes.read_registry(JobPaths.for_row(row).registry))
 
 
 def _still_running(row: JobRow) -> bool:
     """Whether any process of the job other than its supervisor runs (ranks, launcher, their children)."""
-    known = [(p, st) for p, st in processes.read_registry(registry_path(row.job_dir)) if p != row.supervisor_pid]
+    known = [(p, st) for p, st in processes.read_registry(JobPaths.for_row(row).registry) if p != row.supervisor_pid]
     return bool(processes.job_processes(row.job_id) or processes.group_alive(row.launcher_pgid)
                 or any(processes.alive(p, st) for p, st in known))
 
@@ -77,27 +65,19 @@ def reconcile(store: Store, row: JobRow, now: float | None = None) -> JobRow:
         else:
             reason = (f"The job's supervisor (pid {row.supervisor_pid}) exited without recording a final "
                       "status: it crashed or was killed")
-    elif now - row.created_at < STARTUP_GRACE_SECONDS or (Path(row.job_dir) / "no-start").exists():
+    elif now - row.created_at < STARTUP_GRACE_SECONDS or JobPaths.for_row(row).no_start.exists():
         return row
     else:
         reason = "The job's supervisor never started"
     kill_job_processes(row)
-    paths = JobPaths.for_request(row.job_dir, row.request)
-    try:
-        failure = paths.failure_file.read_text(errors="replace").strip()[:1024] or None
-    except OSError:
-        failure = None
     if row.cancel_requested:
-        store.transition(row.job_id, "CANCELLED", ACTIVE, (("CANCELLED", reason),), ended_at=now)
+        driver.end(store, row.job_id, "CANCELLED", reason, now=now)
     elif deadline is not None and now >= deadline:
         reason = (f"Job exceeded its maxRuntimeInSeconds of {max_runtime(row.request)} seconds; all of its "
                   f"processes were terminated. {reason}")
-        store.transition(row.job_id, "FAILED", ACTIVE, (("MAX_RUNTIME_EXCEEDED", reason), ("FAILED", reason)),
-                         ended_at=now, failure_reason=reason[:1024])
+        driver.end(store, row.job_id, "FAILED", reason, timed_out=True, now=now)
     else:
-        reason = failure or reason
-        store.transition(row.job_id, "FAILED", ACTIVE, (("FAILED", reason),), ended_at=now,
-                         failure_reason=reason[:1024])
+        driver.end(store, row.job_id, "FAILED", outcome.failure_text(JobPaths.for_row(row)) or reason, now=now)
     return store.get(row.job_id)
 
 
@@ -106,25 +86,19 @@ def reconcile_active(store: Store) -> None:
         reconcile(store, row)
 
 
-def staging_name(job_id: str) -> str:
-    """The staging directory's name for a job created by this process."""
-    pid = os.getpid()
-    return f".staging-{job_id}-{pid}-{processes.start_time(pid) or 0}"
-
-
 def clean_stale_staging(store: Store) -> list[Path]:
     """Remove staging directories whose creating process is gone; return what was removed."""
     removed = []
     try:
-        entries = list(os.scandir(store.home / "jobs"))
+        entries = list(os.scandir(layout.jobs_root(store.home)))
     except OSError:
         return removed
     for entry in entries:
-        if not entry.name.startswith(".staging-"):
+        if not layout.is_staging(entry.name):
             continue
-        m = _STAGING.fullmatch(entry.name)
-        if m:
-            stale = not processes.alive(int(m["pid"]), int(m["start"]) or None)
+        owner = layout.staging_owner(entry.name)
+        if owner:
+            stale = not processes.alive(*owner)
         else:  # an older runner's name without its owner: stale once clearly abandoned
             try:
                 stale = time.time() - entry.stat(follow_symlinks=False).st_mtime > 3600

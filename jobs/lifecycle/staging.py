@@ -1,8 +1,9 @@
 """Moving files in and out of a job directory: code, input channels, checkpoints, results.
 
-Who calls this: ``jobs.client`` (code, at create time, so the job runs the code as it was when
-created, as Braket's upload does) and ``jobs.lifecycle.supervisor`` (inputs and checkpoints before the run;
-checkpoints and ``model.tar.gz`` after it). Locations are already validated local paths.
+Who calls this: ``jobs.lifecycle.driver`` (code, at create time, so the job runs the code as it
+was when created, as Braket's upload does; inputs and checkpoints when a job is staged; checkpoints
+and ``model.tar.gz`` when it finishes), ``jobs.lifecycle.supervisor`` (the space reserve) and
+``atomic_write_bytes`` for anyone. Locations are already validated local paths.
 
 Archives are extracted by ``safe_extract`` alone (one home for it): plain files and directories
 only, every path resolved against the real destination before it is written; absolute names,
@@ -54,6 +55,30 @@ def _replacing(path: Path, suffix: str = ".tmp"):
             os.fsync(dfd)
         finally:
             os.close(dfd)
+    except OSError:
+        pass
+
+
+RESERVE_BYTES = 1 << 20
+
+
+def hold_reserve(paths) -> None:
+    """Hold 1 MiB in the job directory (``paths.reserve``) while the job runs, freed before the
+    final status is written, so a job that fills the disk can still record what happened."""
+    try:
+        fd = os.open(paths.reserve, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"\0" * RESERVE_BYTES)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        release_reserve(paths)
+
+
+def release_reserve(paths) -> None:
+    try:
+        os.unlink(paths.reserve)
     except OSError:
         pass
 

@@ -3,26 +3,14 @@
 Two halves:
   * getters a script calls (``get_job_name`` ... ``get_hyperparameters``), each reading one
     ``AMZN_BRAKET_*`` variable with Braket's local default, so a script also runs outside a job;
-  * ``JobPaths`` (the job directory that stands in for the container's ``/opt/ml``) and
-    ``rank_environment`` (every ``AMZN_BRAKET_*`` and ``SM_*`` variable for one rank), used by
-    ``jobs.runtime.runner`` inside each rank and by ``jobs.lifecycle.supervisor`` when it stages the job.
+  * ``rank_environment`` (every ``AMZN_BRAKET_*`` and ``SM_*`` variable for one rank), used by
+    ``jobs.runtime.runner`` inside each rank, and the config files ``jobs.lifecycle.driver.stage``
+    writes (``resource_config``, ``input_data_config``); ``inherited_environment`` is also what the
+    supervisor and the launcher keep of the caller's environment.
 
-Layout of a job directory (same relative names as /opt/ml)::
-
-    code/original/ code/extracted/      the code as given, and unpacked (cwd and sys.path[0])
-    input/config/hyperparameters.json   {str: str}
-    input/config/resourceconfig.json    {"current_host": "algo-1", "hosts": [...], ...}
-    input/config/inputdataconfig.json   {channel: {...}}
-    input/data/<channel>/...            staged input channels
-    model/                              AMZN_BRAKET_JOB_RESULTS_DIR, packed to model.tar.gz at the end
-    checkpoints/                        AMZN_BRAKET_CHECKPOINT_DIR (unless checkpointConfig.localPath)
-    output/failure                      "ExcType: message" of a failed rank -> failureReason
-    output/data/                        SM_OUTPUT_DATA_DIR
-    log.txt                             combined output of all ranks (ranks tagged "[r] " when >1)
-    job.json                            job id, ARN and the normalised request
-
-All instances share this one directory (they are processes on this machine, or hosts sharing a
-file system), so ``SM_CURRENT_HOST`` differs per rank but ``resourceconfig.json`` names algo-1.
+The job directory (``jobs.store.layout.JobPaths``) stands in for the container's /opt/ml.
+All instances share it, so ``SM_CURRENT_HOST`` differs per rank but ``resourceconfig.json``
+names algo-1.
 """
 
 from __future__ import annotations
@@ -31,8 +19,9 @@ import json
 import os
 from pathlib import Path
 
-from jobs.lifecycle.limits import network_interface
-from jobs.validation import MPI_PROCESSES_HP, resolve_location
+from jobs.lifecycle.limits import host_names, network_interface, processes_per_host
+from jobs.store import layout
+from jobs.store.layout import JobPaths
 
 # --- getters used by job scripts (Braket names and defaults) --------------------------------------
 
@@ -75,78 +64,6 @@ def mpi_rank() -> tuple[int, int, int]:
             rank = int(os.environ[r])
             return rank, int(os.getenv(s, "1")), int(os.getenv(lr, str(rank)))
     return 0, 1, 0
-
-
-# --- the job directory ------------------------------------------------------------------------------
-
-
-class JobPaths:
-    def __init__(self, root: str | os.PathLike, checkpoint_local_path: str | None = None):
-        self.root = Path(root)
-        self.code_original = self.root / "code" / "original"
-        self.code_dir = self.root / "code" / "extracted"
-        self.input_dir = self.root / "input"
-        self.input_config = self.input_dir / "config"
-        self.hp_file = self.input_config / "hyperparameters.json"
-        self.resource_config = self.input_config / "resourceconfig.json"
-        self.input_data_config = self.input_config / "inputdataconfig.json"
-        self.data_dir = self.input_dir / "data"
-        self.model_dir = self.root / "model"
-        self.output_dir = self.root / "output"
-        self.failure_file = self.output_dir / "failure"
-        self.output_data_dir = self.output_dir / "data"
-        self.log_file = self.root / "log.txt"
-        self.spec_file = self.root / "job.json"
-        self.ranks_dir = self.root / "ranks"
-        self.checkpoint_dir = self.root / _container_relative(checkpoint_local_path or "/opt/ml/checkpoints")
-
-    @classmethod
-    def for_request(cls, root, request: dict) -> "JobPaths":
-        return cls(root, (request.get("checkpointConfig") or {}).get("localPath"))
-
-    def make(self) -> None:
-        """Create the layout; every directory 0700 (requests and results are private to their owner)."""
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for d in (self.code_dir, self.input_config, self.data_dir, self.model_dir, self.output_data_dir,
-                  self.checkpoint_dir, self.ranks_dir):
-            parts = d.relative_to(self.root).parts
-            for i in range(len(parts)):
-                sub = self.root.joinpath(*parts[:i + 1])
-                if not sub.is_dir():
-                    sub.mkdir(mode=0o700, exist_ok=True)
-
-
-def _container_relative(local_path: str) -> str:
-    """A container path as a path inside the job directory: /opt/ml/x and /opt/braket/x -> x."""
-    p = local_path.strip()
-    for prefix in ("/opt/ml/", "/opt/braket/"):
-        if p.startswith(prefix):
-            return p[len(prefix):].strip("/") or "checkpoints"
-    return p.strip("/") or "checkpoints"
-
-
-def processes_per_host(request: dict) -> int:
-    return int((request.get("hyperParameters") or {}).get(MPI_PROCESSES_HP, "1"))
-
-
-def host_names(request: dict) -> list[str]:
-    return [f"algo-{i + 1}" for i in range(request["instanceConfig"].get("instanceCount", 1))]
-
-
-def output_root(request: dict) -> Path:
-    return resolve_location(request["outputDataConfig"]["s3Path"], "outputDataConfig.s3Path")
-
-
-def job_output_dir(request: dict, job_id: str) -> Path:
-    """``<s3Path>/<job id>/``: this job's own outputs (model.tar.gz under ``output/``, ``tasks/``).
-
-    Keyed by the job id (``<jobName>-<12 hex>``, unique like Braket's job ARN), never by the name
-    alone, so a job that re-uses a name never touches another job's results."""
-    return output_root(request) / job_id
-
-
-def results_archive(request: dict, job_id: str) -> Path:
-    return job_output_dir(request, job_id) / "output" / "model.tar.gz"
 
 
 def resource_config(request: dict, current_host: str = "algo-1", home=None) -> dict:
@@ -199,9 +116,8 @@ def passthrough_names(home: str | os.PathLike | None, environ=None) -> tuple[str
     names = [n for n in environ.get(PASSTHROUGH_VARIABLE, "").replace(",", " ").split() if n]
     if home is not None:
         try:
-            with open(Path(home) / "config.json") as f:
-                extra = json.load(f).get("passthrough_env") or []
-        except (OSError, ValueError, AttributeError):
+            extra = layout.load_config(Path(home)).get("passthrough_env") or []
+        except ValueError:  # an unreadable config.json passes nothing through
             extra = []
         names += [str(n) for n in extra if isinstance(n, str)] if isinstance(extra, list) else []
     return tuple(names)
@@ -270,7 +186,7 @@ def contract_environment(job: dict, paths: JobPaths, rank: int, size: int, local
     channels = [ch["channelName"] for ch in req.get("inputDataConfig") or []]
     hosts = host_names(req)
     host = hosts[min(rank // processes_per_host(req), len(hosts) - 1)]
-    out = output_root(req)
+    out = layout.output_root(req)
     rc = resource_config(req, host, job.get("home"))
     env = {
         "AMZN_BRAKET_JOB_NAME": name,
@@ -280,8 +196,8 @@ def contract_environment(job: dict, paths: JobPaths, rank: int, size: int, local
         "AMZN_BRAKET_HP_FILE": str(paths.hp_file),
         "AMZN_BRAKET_INPUT_DIR": str(paths.data_dir),
         "AMZN_BRAKET_OUT_S3_BUCKET": str(out),
-        "AMZN_BRAKET_TASK_RESULTS_S3_URI": (job_output_dir(req, job["job_id"]) / "tasks").as_uri(),
-        "AMZN_BRAKET_JOB_RESULTS_S3_PATH": str(job_output_dir(req, job["job_id"]) / "output"),
+        "AMZN_BRAKET_TASK_RESULTS_S3_URI": layout.task_results_dir(req, job["job_id"]).as_uri(),
+        "AMZN_BRAKET_JOB_RESULTS_S3_PATH": str(layout.job_results_dir(req, job["job_id"])),
         "AMZN_BRAKET_SCRIPT_S3_URI": smc["s3Uri"],
         "AMZN_BRAKET_SCRIPT_ENTRY_POINT": smc["entryPoint"],
         "AMZN_BRAKET_SCRIPT_COMPRESSION_TYPE": smc.get("compressionType", "NONE"),
@@ -307,7 +223,7 @@ def contract_environment(job: dict, paths: JobPaths, rank: int, size: int, local
         "SM_INPUT_CONFIG_DIR": str(paths.input_config),
         "SM_OUTPUT_DIR": str(paths.output_dir),
         "SM_OUTPUT_DATA_DIR": str(paths.output_data_dir),
-        "SM_OUTPUT_INTERMEDIATE_DIR": str(paths.output_dir / "intermediate"),
+        "SM_OUTPUT_INTERMEDIATE_DIR": str(paths.output_intermediate_dir),
         "SM_MODULE_DIR": str(paths.code_dir),
         "SM_MODULE_NAME": smc["entryPoint"].split(":")[0],
         "SM_USER_ENTRY_POINT": smc["entryPoint"],

@@ -32,6 +32,7 @@ from typing import Any
 
 from jobs.runtime.environment import get_checkpoint_dir, get_job_name, get_results_dir, mpi_rank
 from jobs.lifecycle.staging import atomic_write_bytes
+from jobs.store.layout import RESULTS_FILE, checkpoint_file
 
 SCHEMA_HEADER = {"name": "braket.jobs_data.persisted_job_data", "version": "1"}
 
@@ -91,7 +92,7 @@ def save_job_result(result_data: dict[str, Any] | Any, data_format: PersistedJob
         return
     if not isinstance(result_data, dict):
         result_data = {"result": result_data}
-    path = Path(get_results_dir()) / "results.json"
+    path = Path(get_results_dir()) / RESULTS_FILE
     with _locked(path):
         current, fmt = {}, _format(data_format)
         if path.exists():
@@ -103,13 +104,13 @@ def save_job_result(result_data: dict[str, Any] | Any, data_format: PersistedJob
                     raise TypeError("Cannot update results object serialized with pickled_v4 using "
                                     "data format plaintext")
                 fmt = current_fmt
-            current = _decode(raw, True, "results.json")
+            current = _decode(raw, True, RESULTS_FILE)
         atomic_write_bytes(path, _encode({**current, **result_data}, fmt))
 
 
 def load_job_result(filename: str | os.PathLike | None = None, allow_pickle: bool = False) -> dict[str, Any]:
     """The saved results: ``filename``, or results.json in the results directory ({} if absent)."""
-    path = Path(filename) if filename is not None else Path(get_results_dir()) / "results.json"
+    path = Path(filename) if filename is not None else Path(get_results_dir()) / RESULTS_FILE
     if filename is None and not path.exists():
         return {}
     with open(path) as f:
@@ -117,7 +118,7 @@ def load_job_result(filename: str | os.PathLike | None = None, allow_pickle: boo
 
 
 def _checkpoint_path(job_name: str, suffix: str) -> Path:
-    return Path(get_checkpoint_dir()) / (f"{job_name}_{suffix}.json" if suffix else f"{job_name}.json")
+    return checkpoint_file(get_checkpoint_dir(), job_name, suffix)
 
 
 def save_job_checkpoint(checkpoint_data: dict[str, Any], checkpoint_file_suffix: str = "",

@@ -1,8 +1,9 @@
-"""The in-rank runner behind ``job exec``: one call per MPI rank.
+"""The in-rank runner: one call per MPI rank (``python -m jobs.runtime``, ``job exec``).
 
-Who calls this: ``jobs.cli`` (``python -m qsim job exec``), started by the supervisor as
-``mpirun -n R python -m qsim job exec --job-dir DIR``, or by hand (``job exec ARN`` for a job
-created with ``--no-start``, or ``job exec --spec REQUEST.json``), e.g. under a cluster scheduler.
+Who calls this: the supervisor's launcher, as ``mpirun -n R python -m jobs.runtime --job-dir DIR``
+(``jobs.lifecycle.launch``), and ``jobs.cli`` (``python -m qsim job exec`` / ``python -m jobs exec``)
+when a job is run by hand (``job exec ARN`` for a job created with ``--no-start``, or
+``job exec --spec REQUEST.json``), e.g. under a cluster scheduler.
 
 In each rank it:
   1. replaces its environment with ``jobs.runtime.environment.rank_environment`` (what Python and MPI
@@ -14,13 +15,15 @@ In each rank it:
   4. on an uncaught exception or a non-zero ``sys.exit``: appends ``"ExcType: message"`` to
      ``output/failure`` and calls ``MPI.COMM_WORLD.Abort`` so no other rank hangs.
 
-Hand-run: rank 0 plays the supervisor's part (claims the job, stages it, and after every rank has
-finished, uploads and records COMPLETED). If a rank aborts, readers later find rank 0 gone and mark
+Hand-run: rank 0 plays the supervisor's part through the same lifecycle driver
+(``jobs.lifecycle.driver``: claims the job, stages it, and after every rank has finished, uploads
+and records the final status). If a rank aborts, readers later find rank 0 gone and mark
 the job FAILED with the recorded reason.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.util
 import inspect
@@ -34,7 +37,9 @@ import traceback
 import typing
 from pathlib import Path
 
-from jobs.runtime.environment import JobPaths, mpi_rank, rank_environment
+from jobs.runtime.environment import mpi_rank, rank_environment
+from jobs.store import layout
+from jobs.store.layout import JobPaths
 
 _TRUE = ("true", "1", "yes", "y", "on")
 _FALSE = ("false", "0", "no", "n", "off", "")
@@ -179,7 +184,7 @@ def _record_pid(paths: JobPaths, rank: int) -> int | None:
     pid = os.getpid()
     info = {"pid": pid, "start": start_time(pid), "host": os.uname().nodename}
     try:
-        fd = os.open(paths.ranks_dir / f"{rank}.json", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(paths.rank_file(rank), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         os.pwrite(fd, json.dumps(info).encode().ljust(RANK_RECORD_BYTES), 0)
     except OSError:
         return None
@@ -205,8 +210,7 @@ def _record_exit(fd: int | None, code: int) -> None:
 
 def run_rank(job_dir: Path, supervised: bool, comm=None) -> int:
     """Run this rank's share of the job; returns its exit code (it never returns on failure under MPI)."""
-    with open(job_dir / "job.json") as f:
-        job = json.load(f)
+    job = layout.read_job(job_dir)
     request = job["request"]
     paths = JobPaths.for_request(job_dir, request)
     rank, size, local_rank = mpi_rank()
@@ -275,9 +279,8 @@ def exec_job(job_dir: str | None = None, arn: str | None = None, spec: str | Non
              home: str | None = None) -> int:
     """``job exec``: supervised (the supervisor's mpirun) or by hand (rank 0 runs the lifecycle)."""
     if job_dir and os.environ.get("QSIM_JOBS_SUPERVISED"):
-        with open(Path(job_dir) / "job.json") as f:
-            if json.load(f)["job_id"] == os.environ["QSIM_JOBS_SUPERVISED"]:
-                return run_rank(Path(job_dir), supervised=True)
+        if layout.read_job(job_dir)["job_id"] == os.environ["QSIM_JOBS_SUPERVISED"]:
+            return run_rank(Path(job_dir), supervised=True)
     rank, size, _ = mpi_rank()
     comm = None
     if size > 1:
@@ -290,7 +293,7 @@ def exec_job(job_dir: str | None = None, arn: str | None = None, spec: str | Non
     if rank == 0:
         try:
             client = JobsClient(home)
-            payload = {"job_dir": client._claim_for_hand_run(job_dir=job_dir, arn=arn, spec=spec)}
+            payload = {"job_dir": client.claim_for_hand_run(job_dir=job_dir, arn=arn, spec=spec)}
         except Exception as e:  # every rank must learn about it, or the others would wait forever
             payload = {"error": str(e)}
     if comm is not None:
@@ -304,6 +307,25 @@ def exec_job(job_dir: str | None = None, arn: str | None = None, spec: str | Non
     if comm is not None:
         comm.Barrier()
     if rank == 0:
-        client._finish_hand_run(Path(payload["job_dir"]), code)
+        from jobs.lifecycle.driver import finish_by_hand
+
+        finish_by_hand(client.store, Path(payload["job_dir"]), code)
         print(f"[qsim-jobs] finished in {time.time() - started:.1f} s", file=sys.__stderr__)
     return code
+
+
+def exec_from_args(args) -> int:
+    """``job exec`` from parsed arguments (``jobs.runtime.add_exec_arguments``, plus ``--home``)."""
+    if getattr(args, "home", None):
+        os.environ["QSIM_HOME"] = args.home
+    return exec_job(job_dir=args.job_dir, arn=args.arn, spec=args.spec)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m jobs.runtime [ARN] [--job-dir DIR] [--spec REQ.json] [--home HOME]``."""
+    from jobs.runtime import add_exec_arguments
+
+    parser = argparse.ArgumentParser(prog="python -m jobs.runtime", description="Run a job's ranks (under mpirun).")
+    parser.add_argument("--home", help="state directory (default $QSIM_HOME or ~/.qsim)")
+    add_exec_arguments(parser)
+    return exec_from_args(parser.parse_args(argv))

@@ -1,15 +1,10 @@
-"""Job state in SQLite, and where each job's files live under ``QSIM_HOME``.
+"""Job state in SQLite: the jobs table and its events.
 
-Who calls this: ``jobs.client`` (create/read/cancel), ``jobs.lifecycle.supervisor`` and ``jobs.runtime.runner``
-(status transitions and events). Nothing here starts processes or validates requests.
+Who calls this: ``jobs.lifecycle.driver`` (every status change and event: ``insert``,
+``transition``, ``add_event``), and readers (``jobs.client``, ``jobs.lifecycle``, the endpoint).
+Nothing here starts processes or validates requests.
 
-Layout::
-
-    $QSIM_HOME/                 (default ~/.qsim)
-      jobs.db                   SQLite, rollback-journal mode: tables jobs, events
-      config.json               optional: {"hostfile": "...", "kill_grace_seconds": 10, "network_interface": "eth0",
-                                "oversubscription_factor": 4, "passthrough_env": ["NAME", "PREFIX_*"]}
-      jobs/<job-id>/            one directory per job, standing in for the container's /opt/ml
+Where the database and the job directories are: ``jobs.store.layout``.
 
 Concurrency: every write is one short ``BEGIN IMMEDIATE`` transaction (readers wait for it, up to
 the busy timeout); ``clientToken`` is UNIQUE,
@@ -29,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobs.errors import storage_full
+from jobs.store import layout
 
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 ACTIVE = ("QUEUED", "RUNNING", "CANCELLING")
@@ -68,20 +64,8 @@ CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs(created_at);
 """
 
 
-def qsim_home() -> Path:
-    return Path(os.environ.get("QSIM_HOME") or Path.home() / ".qsim").expanduser().absolute()
-
-
 def job_arn(job_id: str) -> str:
     return f"arn:aws:braket:{REGION}:{ACCOUNT}:job/{job_id}"
-
-
-def load_config(home: Path) -> dict:
-    try:
-        with open(home / "config.json") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        return {}
 
 
 @dataclass
@@ -117,16 +101,16 @@ class Store:
     also when they existed before with wider modes, since requests hold hyperparameters."""
 
     def __init__(self, home: str | os.PathLike | None = None):
-        self.home = Path(home).absolute() if home else qsim_home()
-        self.db_path = self.home / "jobs.db"
+        self.home = Path(home).absolute() if home else layout.qsim_home()
+        self.db_path = layout.db_path(self.home)
         with self._full_disk_as("cannot open the job database", (OSError, sqlite3.OperationalError)):
             private_dir(self.home)
-            private_dir(self.home / "jobs")
-            for entry in os.scandir(self.home / "jobs"):
+            private_dir(layout.jobs_root(self.home))
+            for entry in os.scandir(layout.jobs_root(self.home)):
                 if entry.is_dir(follow_symlinks=False) and stat.S_IMODE(entry.stat().st_mode) != 0o700:
                     os.chmod(entry.path, 0o700)
             os.close(os.open(self.db_path, os.O_RDWR | os.O_CREAT, 0o600))
-            for p in (self.db_path, self.db_path.with_name("jobs.db-wal"), self.db_path.with_name("jobs.db-shm")):
+            for p in (self.db_path, *(self.db_path.with_name(self.db_path.name + x) for x in ("-wal", "-shm"))):
                 if p.exists() and stat.S_IMODE(p.stat().st_mode) != 0o600:
                     os.chmod(p, 0o600)
             con = self._connect()
@@ -183,9 +167,6 @@ class Store:
                 yield con
             finally:
                 con.close()
-
-    def job_dir(self, job_id: str) -> Path:
-        return self.home / "jobs" / job_id
 
     # --- create ---------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Shared helpers for the jobs tests: a QSIM_HOME per test, request builders, waiting, leak checks.
 
 Scripts here use only the standard library (and ``jobs``), never qsim's simulator, so a job costs
-about half a second; the launcher is ``python -m jobs exec`` unless a test asks for qsim's CLI.
+about half a second; each rank runs ``python -m jobs.runtime`` (what the supervisor's launcher starts).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ def home(tmp_path, monkeypatch):
     h = tmp_path / "qsim-home"
     monkeypatch.setenv("QSIM_HOME", str(h))
     monkeypatch.setenv("QSIM_JOBS_KILL_GRACE", "1")
-    monkeypatch.setenv("QSIM_JOBS_EXEC_VIA", "jobs")
     return h
 
 

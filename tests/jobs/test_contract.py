@@ -120,14 +120,16 @@ def test_every_rank_sees_the_contract(tmp_path, client):
     assert_no_processes(client, arn)
 
 
-def test_runs_through_qsim_cli(tmp_path, client, monkeypatch):
-    """The launcher's documented form, ``mpirun -n R python -m qsim job exec``, once qsim's CLI exists."""
-    monkeypatch.delenv("QSIM_JOBS_EXEC_VIA")
-    arn = client.create_job(**request(tmp_path, "print('via qsim')\n", instances=2))["jobArn"]
+def test_ranks_start_in_the_runtime_directly(tmp_path, client):
+    """The launcher starts ``python -m jobs.runtime`` in each rank, not ``python -m qsim job exec``:
+    no rank imports qsim's or the jobs package's command line (``job exec`` by hand: test_jobs_cli)."""
+    script = "import sys\nprint('detour' if {'qsim.cli', 'jobs.cli'} & set(sys.modules) else 'direct start')\n"
+    arn = client.create_job(**request(tmp_path, script, instances=2))["jobArn"]
     job = wait(client, arn)
     assert job["status"] == "COMPLETED", job.get("failureReason")
     log = client.get_job_log(arn).read_text()
-    assert "-m qsim job exec" in log and log.count("via qsim") == 2
+    assert " -m jobs.runtime --job-dir " in log and "job exec" not in log
+    assert log.count("direct start") == 2 and "detour" not in log
 
 
 @pytest.mark.parametrize("how", ["env", "config"])

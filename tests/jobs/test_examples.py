@@ -19,7 +19,7 @@ def _create(client, tmp_path, name, **hyperparameters):
     if "checkpointConfig" in spec:
         spec["checkpointConfig"]["s3Uri"] = str(tmp_path / "ckpt")
     spec.setdefault("hyperParameters", {}).update(hyperparameters)
-    return client._create(spec, base_dir=spec_path.parent), spec
+    return client.create(spec, base_dir=spec_path.parent), spec
 
 
 @pytest.mark.timeout(60)

@@ -205,7 +205,8 @@ def test_killed_create_leaves_no_staging_directory(tmp_path, home):
     assert [p for p in jobs_dir.iterdir() if p.name.startswith(".staging-")] == []
     assert client.search_jobs(filters=[])["jobs"] == []
     # A live creator's staging directory is left alone.
-    from jobs.lifecycle.reconcile import clean_stale_staging, staging_name
+    from jobs.lifecycle.driver import staging_name
+    from jobs.lifecycle.reconcile import clean_stale_staging
 
     mine = jobs_dir / staging_name("x-000000000000")
     mine.mkdir()

@@ -125,7 +125,9 @@ def test_exec_by_hand_under_mpirun(tmp_path, home, form):
         arn = json.loads(run(home, "create", "--spec", str(spec), "--no-start", check=True).stdout)["jobArn"]
         assert JobsClient(home).get_job(jobArn=arn)["status"] == "QUEUED"
         target = [arn]
-    p = subprocess.run([find_mpirun(), "-n", "2", sys.executable, "-m", "jobs", "exec", *target], capture_output=True,
+    # Both documented spellings of the in-rank runner: qsim's CLI and the jobs package's own.
+    command = ["-m", "qsim", "job", "exec"] if form == "spec" else ["-m", "jobs", "exec"]
+    p = subprocess.run([find_mpirun(), "-n", "2", sys.executable, *command, *target], capture_output=True,
                        text=True, env=env, timeout=90)
     assert p.returncode == 0, p.stderr + p.stdout
     assert "[0] Metrics - " in p.stdout and "[1] Metrics - " in p.stdout  # also shown on the terminal

@@ -158,13 +158,13 @@ def test_cancel_no_start_job_ends_cancelled(tmp_path, client):
     """Nothing runs a --no-start job until `job exec`: cancelling it ends it, not CANCELLING forever."""
     from jobs.errors import ConflictException
 
-    arn = client._create(request(tmp_path, "print('ran')\n"), launch=False)
+    arn = client.create(request(tmp_path, "print('ran')\n"), start=False)
     assert client.get_job(jobArn=arn)["status"] == "QUEUED"
     assert client.cancel_job(jobArn=arn) == {"jobArn": arn, "cancellationStatus": "CANCELLED"}
     job = client.get_job(jobArn=arn)
     assert job["status"] == "CANCELLED" and event_types(job)[-1] == "CANCELLED" and "endedAt" in job
     with pytest.raises(ConflictException, match="only a QUEUED job"):
-        client._claim_for_hand_run(arn=arn)  # and it can no longer be run by hand
+        client.claim_for_hand_run(arn=arn)  # and it can no longer be run by hand
     assert "ran" not in client.get_job_log(arn).read_text()
 
 

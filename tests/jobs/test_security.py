@@ -65,7 +65,7 @@ def test_cve_2025_4517_symlink_chain_writes_nothing_outside(tmp_path, client, ho
     req = request(tmp_path)
     req["algorithmSpecification"]["scriptModeConfig"].update(s3Uri=str(archive), compressionType="GZIP")
     with pytest.raises(ValidationException) as err:
-        client._create(req, launch=launch)
+        client.create(req, start=launch)
     message = str(err.value)
     assert "algorithmSpecification.scriptModeConfig.s3Uri: archive member" in message
     assert "is a symbolic link" in message and "links are not extracted" in message
@@ -191,17 +191,18 @@ def test_ranks_start_from_a_clean_environment(tmp_path, client, monkeypatch):
 def test_rank_environment_has_one_hook(tmp_path, monkeypatch):
     """rank_environment = inherited allow-list + contract + extra_environment (which wins)."""
     from jobs.runtime import environment
+    from jobs.store.layout import JobPaths
 
     monkeypatch.setattr(environment, "extra_environment", lambda job, paths, rank: {"EXTRA_VAR": f"r{rank}",
                                                                                      "SM_NUM_GPUS": "hooked"})
     req = request(tmp_path)
     job = {"job_id": "j-1", "request": req, "home": str(tmp_path)}
-    env = environment.rank_environment(job, environment.JobPaths(tmp_path / "j"), 1, 2, 1,
+    env = environment.rank_environment(job, JobPaths(tmp_path / "j"), 1, 2, 1,
                                        base={"PATH": "/bin", "AWS_SESSION_TOKEN": "x", "PMI_RANK": "1"})
     assert env["EXTRA_VAR"] == "r1" and env["SM_NUM_GPUS"] == "hooked"
     assert env["PATH"] == "/bin" and env["PMI_RANK"] == "1" and "AWS_SESSION_TOKEN" not in env
     (tmp_path / "config.json").write_text(json.dumps({"passthrough_env": ["AWS_SESSION_TOKEN"]}))
-    env = environment.rank_environment(job, environment.JobPaths(tmp_path / "j"), 0, 1, 0,
+    env = environment.rank_environment(job, JobPaths(tmp_path / "j"), 0, 1, 0,
                                        base={"AWS_SESSION_TOKEN": "x"})
     assert env["AWS_SESSION_TOKEN"] == "x"
 
@@ -284,8 +285,8 @@ def test_two_rank_job_listens_on_loopback_only(tmp_path, client):
 
 
 def test_hostfile_binds_to_the_shared_interface(tmp_path, home, monkeypatch):
-    from jobs.runtime.environment import JobPaths
-    from jobs.lifecycle.supervisor import launcher_command, launcher_environment
+    from jobs.lifecycle.launch import launcher_command, launcher_environment
+    from jobs.store.layout import JobPaths
 
     hostfile = tmp_path / "hosts"
     hostfile.write_text("node-a:2\nnode-b:2\n")
