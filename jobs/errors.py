@@ -1,7 +1,9 @@
 """Errors raised by the jobs API, named after the Braket service's exceptions.
 
-Who uses this: ``jobs.validation`` (bad requests), ``jobs.client`` (conflicts, unknown jobs),
-``jobs.store.db`` and ``jobs.client`` (a full disk, ``storage_full``) and ``jobs.cli`` (which turns any of them into a one-line message and a non-zero exit code).
+Who uses this: ``jobs.validation`` and ``jobs.lifecycle.limits`` (bad requests),
+``jobs.lifecycle.driver`` and ``jobs.client`` (conflicts, unknown jobs), ``jobs.store.db`` and
+``jobs.lifecycle.driver`` (a full disk, ``storage_full``), ``jobs.cli`` (which turns any of them
+into a one-line message and a non-zero exit code) and the endpoint (Braket's error body).
 
 Each error carries ``response = {"Error": {"Code": ..., "Message": ...}}`` in the shape of a
 botocore ``ClientError``, so code written against boto3 can inspect it the same way.

@@ -1,7 +1,8 @@
 """Process bookkeeping for jobs: liveness by pid + start time, and finding/terminating a job's processes.
 
-Who calls this: ``jobs.lifecycle.supervisor`` (to stop ranks on cancel and timeout) and ``jobs.client``
-(to reconcile jobs whose supervisor died). Linux ``/proc`` is used where it exists.
+Who calls this: ``jobs.lifecycle.supervisor`` (to stop ranks on cancel and timeout),
+``jobs.lifecycle.reconcile`` (jobs whose supervisor died), ``jobs.lifecycle.driver`` (the claiming
+process's start time) and ``jobs.runtime.runner`` (each rank's). Linux ``/proc`` is used where it exists.
 
 Why not just kill the launcher's process group: MPICH's hydra starts every rank in a session of
 its own, so a job's processes span several groups. A job's processes are found three ways, so that

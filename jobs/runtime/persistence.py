@@ -1,7 +1,8 @@
 """Data persistence for job scripts, with Braket's function names and file formats.
 
 Who calls this: job scripts (``from jobs import save_job_result, ...``), and ``jobs.client``
-(``load_job_result`` for ``job result``). Paths come from ``jobs.runtime.environment`` (the contract).
+(``_decode`` for ``job result``). Directories come from ``jobs.runtime.environment`` (the
+contract), file names from ``jobs.store.layout``.
 
 File format (Braket's PersistedJobData, schema ``braket.jobs_data.persisted_job_data`` v1)::
 
