@@ -21,11 +21,12 @@ A job script uses the same functions as ``braket.jobs``::
     from jobs import get_device, get_hyperparameters, save_job_result, log_metric
 """
 
-from jobs.runtime.environment import (get_checkpoint_dir, get_hyperparameters, get_input_data_dir, get_job_device_arn,
-                              get_job_name, get_results_dir)
 from jobs.errors import ConflictException, JobsError, ResourceNotFoundException, ValidationException
-from jobs.runtime.persistence import (PersistedJobDataFormat, load_job_checkpoint, load_job_result, log_metric,
-                              save_job_checkpoint, save_job_result)
+from jobs.runtime.environment import (get_checkpoint_dir, get_hyperparameters, get_input_data_dir,
+                                      get_job_device_arn, get_job_name, get_results_dir)
+from jobs.runtime.metrics import log_metric
+from jobs.runtime.persistence import (PersistedJobDataFormat, load_job_checkpoint, load_job_result,
+                                      save_job_checkpoint, save_job_result)
 
 
 def get_device(arn: str | None = None, **options):

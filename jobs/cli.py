@@ -322,61 +322,18 @@ def cmd_result(args) -> int:
 
 @_guarded
 def cmd_metrics(args) -> int:
+    from jobs.runtime import metrics
+
     client = _client()
     data = client.get_job_metrics(_resolve(client, args.arn), statistic=args.statistic)
     if args.json:
         print(_json(data))
     else:
-        print(format_table(data))
+        print(metrics.format_table(data))
     if args.plot:
-        plot_metrics(data, args.plot)
+        metrics.plot_metrics(data, args.plot)
         print(f"wrote {args.plot}", file=sys.stderr)
     return EXIT_OK
-
-
-def format_table(data: dict[str, list]) -> str:
-    if not data:
-        return "(no metrics)"
-    names = list(data)
-    rows = list(zip(*data.values()))
-
-    def cell(v):
-        if v is None:
-            return ""
-        if isinstance(v, float) and not v.is_integer() or isinstance(v, float) and abs(v) > 1e9:
-            return f"{v:.6g}" if abs(v) < 1e9 else f"{v:.3f}"
-        return str(int(v) if isinstance(v, float) else v)
-
-    text = [[cell(v) for v in r] for r in rows]
-    widths = [max([len(n)] + [len(r[i]) for r in text]) for i, n in enumerate(names)]
-    lines = ["  ".join(n.ljust(w) for n, w in zip(names, widths))]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in text]
-    return "\n".join(lines)
-
-
-def plot_metrics(data: dict[str, list], path: str) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise RuntimeError("--plot needs matplotlib: pip install 'qsim-embedded[plot]'") from None
-    x_name = "iteration_number" if "iteration_number" in data else "timestamp"
-    metrics = [n for n in data if n not in ("timestamp", "iteration_number", "node_id")]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    nodes = data.get("node_id") or [None] * len(data.get(x_name, []))
-    for m in metrics:
-        for node in sorted(set(nodes), key=str):
-            pts = sorted((x, y) for x, y, n in zip(data[x_name], data[m], nodes)
-                         if n == node and x is not None and y is not None)
-            if pts:
-                ax.plot(*zip(*pts), marker=".", label=m if node is None else f"{m} [{node}]")
-    ax.set_xlabel(x_name)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
 
 
 def cmd_exec(args) -> int:

@@ -2,8 +2,8 @@
 
     runner.py       ``python -m jobs.runtime`` / ``job exec``: one call per rank (output, entry point, failure)
     environment.py  the runtime contract: AMZN_BRAKET_* / SM_* getters and each rank's environment
-    persistence.py  save/load results and checkpoints, log_metric (Braket's names and formats)
-    metrics.py      metrics records parsed out of a job's log
+    persistence.py  save/load results and checkpoints (Braket's names and formats)
+    metrics.py      Braket's metrics line: log_metric, and records parsed out of a job's log
     device.py       ``get_device()``: qsim's device for the job
 
 The launcher starts each rank as ``python -m jobs.runtime --job-dir DIR`` (no detour through

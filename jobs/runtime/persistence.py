@@ -26,7 +26,6 @@ import fcntl
 import json
 import os
 import pickle
-import time
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -146,12 +145,3 @@ def load_job_checkpoint(job_name: str | None = None, checkpoint_file_suffix: str
     path = _checkpoint_path(job_name, checkpoint_file_suffix)
     with open(path) as f:
         return _decode(json.load(f), allow_pickle, str(path))
-
-
-def log_metric(metric_name: str, value: float, timestamp: float | None = None,
-               iteration_number: int | None = None) -> None:
-    """Print Braket's metrics line: ``Metrics - timestamp=<t>; <name>=<value>;[ iteration_number=<n>;]``."""
-    line = f"Metrics - timestamp={timestamp or time.time()}; {metric_name}={value};"
-    if iteration_number is not None:
-        line += f" iteration_number={iteration_number};"
-    print(line, flush=True)
