@@ -23,6 +23,8 @@ class Unitaries:
     # per item, True where the matrix is dense for every parameter value (a compiled circuit's
     # fused blocks and rotations): the single-process state skips the structure analysis
     dense: list | None = None
+    # a compiled circuit's items packed for one kernel call on a small state (qsim.state.packed)
+    program: object = None
 
 
 @dataclass
@@ -197,14 +199,17 @@ def _vector_groups(params):
 class _ParamGate:
     """One parametrised gate of a compiled circuit: its item index and how to build its matrix."""
 
-    __slots__ = ("index", "names", "fns", "spec", "exponents", "kind")
+    __slots__ = ("index", "names", "fns", "spec", "exponents", "kind", "direct")
 
     def __init__(self, index, op):
         from qsim.circuit import gates as _gates
+        from qsim.circuit.parameters import FreeParameter
 
         self.index = index
         self.names = tuple(sorted(op.free_parameters()))
         self.fns = [_angle_fn(p) for p in op.params]
+        # the parameter's name when the gate's only argument is a bare parameter (the usual case)
+        self.direct = op.params[0].name if len(op.params) == 1 and isinstance(op.params[0], FreeParameter) else None
         self.spec = _gates.lookup(op.name)
         self.exponents = op.exponents
         # gates whose matrices are built many at a time (see _VECTOR_BUILDERS)
@@ -277,8 +282,10 @@ class CompiledCircuit:
         self._plan = plan(shapes, mode=mode)
         param_index = {g.index for g in self.params}
         self.dense = []
+        self.constant = []  # per fused item: its matrix never changes
         for j, e in enumerate(self._plan.entries):
             members = self._plan.members(j)
+            self.constant.append(not any(m in param_index for m in members))
             dense = any(not shapes[m].diagonal for m in members) and len(shapes[members[0]].targets) > 0
             if isinstance(e, int) and e not in param_index:
                 # a constant gate left alone (a cnot of a chain): on a small state the structure
@@ -290,6 +297,8 @@ class CompiledCircuit:
         self._fused = None
         self._last = None
         self._fast = _FastBinder.build(self, items, shapes)
+        self._program = False  # not built yet (qsim.state.packed; built on the first run)
+        self.run_cache: dict = {}  # what the executor derives from the program alone (qsim.state.executor._run)
 
     def check_values(self, values) -> dict:
         """``values`` with every free parameter present as a finite float (a clear error if not)."""
@@ -304,8 +313,12 @@ class CompiledCircuit:
         out = dict(values)
         for p in self.free:
             v = out[p]
-            if type(v) is not float or v - v != 0.0:  # not a finite float: convert or refuse
-                out[p] = FreeParameter(p).bind(out)
+            if type(v) is float and v - v == 0.0:
+                continue
+            if type(v) is np.float64 and v - v == 0.0:  # a numpy float (what optimisers hand over)
+                out[p] = float(v)
+                continue
+            out[p] = FreeParameter(p).bind(out)  # not a finite float: convert or refuse
         return out
 
     def unitaries(self, values) -> list:
@@ -349,7 +362,14 @@ class CompiledCircuit:
         """(steps, terminal measurements) for ``values``, as ``lower`` gives them."""
         if self.straight:
             items = self.unitaries(values)
-            return ([Unitaries(list(items), self.dense)] if items else []), self.terminal
+            if self._program is False:
+                from qsim.state.packed import PackedProgram
+
+                fast = self._fast
+                self._program = PackedProgram.build(self.n, items, self.constant,
+                                                    None if fast is None else {"out": fast.out, "raw": fast.raw},
+                                                    None if fast is None else fast.sources)
+            return ([Unitaries(items, self.dense, self._program)] if items else []), self.terminal
         bound = [op.bind(values) if hasattr(op, "bind") else op for op in self.instructions]
         return lower(bound, fusion=self.fusion, absorb_into_two_qubit=self.absorb)
 
@@ -403,15 +423,19 @@ class _FastBinder:
         self.starts = np.array(starts, dtype=np.int64)
         self.out = np.zeros((max(len(starts) - 1, 1), 4, 4), dtype=np.complex128)
         self.fused = []
+        self.sources = []  # per fused item: ("out", block) or ("raw", gate) for its 4x4 array, or None
         for j, e in enumerate(plan.entries):
             if isinstance(e, Block):
                 b = block_of_entry[j]
                 self.fused.append((e.qubits, self.out[b] if len(e.qubits) == 2 else self.out[b, :2, :2], (), ()))
+                self.sources.append(("out", b))
             elif items[e][1] is None:  # a parametrised gate on its own
                 d = 1 << len(items[e][0])
                 self.fused.append((items[e][0], self.raw[e, :d, :d], (), ()))
+                self.sources.append(("raw", e))
             else:
                 self.fused.append(items[e])
+                self.sources.append(None)
         self.block_of_gate = {}
         for g in compiled.params:
             for j in plan.outputs_of(g.index):
@@ -419,12 +443,17 @@ class _FastBinder:
                     self.block_of_gate[g.index] = block_of_entry[j]
         self.params = compiled.params
         self.groups = {k: (gs, np.array([g.index for g in gs], dtype=np.int64)) for k, gs in compiled._groups.items()}
+        # per kind, the parameter names when every gate of the kind takes a bare parameter
+        self.direct = {k: ([g.direct for g in gs] if all(g.direct for g in gs) else None)
+                       for k, gs in compiled._groups.items()}
         self.all_blocks = np.arange(len(starts) - 1, dtype=np.int64)
         return self
 
     def unitaries(self, values, last):
         from qsim.kernels.reductions import block_products
 
+        if last is not None and all(values[p] != v for p, v in last.items()):
+            last = None  # every parameter changed (a variational loop): rebuild all, many at a time
         if last is None:
             gates_by_kind = {k: gs for k, (gs, _) in self.groups.items()}
             others = [g for g in self.params if g.kind is None]
@@ -438,8 +467,12 @@ class _FastBinder:
                         gates_by_kind.setdefault(g.kind, []).append(g)
         changed = []
         for kind, gates in gates_by_kind.items():
-            index = self.groups[kind][1] if last is None else np.array([g.index for g in gates], dtype=np.int64)
-            self.raw[index, :2, :2] = _VECTOR_BUILDERS[kind](np.array([g.fns[0](values) for g in gates]))
+            if last is None:
+                index, names = self.groups[kind][1], self.direct[kind]
+            else:
+                index, names = np.array([g.index for g in gates], dtype=np.int64), None
+            angles = [values[p] for p in names] if names is not None else [g.fns[0](values) for g in gates]
+            self.raw[index, :2, :2] = _VECTOR_BUILDERS[kind](np.array(angles, dtype=np.float64))
             changed += [g.index for g in gates]
         for g in others:
             m = g.matrix(values)

@@ -145,7 +145,14 @@ def _eigenvalues(observable):
 def _apply_items(state, step):
     """``state.apply_all(step.items)``; on a single-process state, items known to be dense for every
     parameter value go straight to the dense kernels (no structure analysis per call)."""
-    if step.dense is None or state.distributed:
+    if state.distributed:
+        state.apply_all(step.items)
+        return
+    program = step.program
+    if program is not None and program.n == state.n_qubits and state.is_canonical():
+        program.apply(state, step.items)  # one kernel call for all items (qsim.state.packed)
+        return
+    if step.dense is None:
         state.apply_all(step.items)
         return
     state.apply_known_dense(step.items, step.dense)  # in the state's own qubit placement
@@ -280,11 +287,14 @@ def execute_compiled(compiled, values, shots, make_state, *, seed=None, device_i
     values = compiled.check_values(values)
     steps, _ = compiled.steps(values)
     return _run(compiled.circuit, compiled.labels, compiled.instructions, compiled.result_types, compiled.mapping,
-                steps, getattr(compiled.circuit, "unbound", None) or (compiled.circuit, values), shots, make_state, seed, device_id, extra_metadata, created, t0)
+                steps, getattr(compiled.circuit, "unbound", None) or (compiled.circuit, values), shots, make_state, seed,
+                device_id, extra_metadata, created, t0, compiled.run_cache if compiled.straight else None)
 
 
 def _run(circuit, labels, instructions, types, mapping, steps, adjoint_source, shots, make_state, seed, device_id,
-         extra_metadata, created, t0):
+         extra_metadata, created, t0, cache=None):
+    """The run itself.  ``cache``: a dict kept by a straight-line compiled circuit for what depends
+    only on the program (the measured qubits, the basis rotations), filled on its first run."""
     from qsim.state.results import Result
 
     n = len(labels)
@@ -294,12 +304,16 @@ def _run(circuit, labels, instructions, types, mapping, steps, adjoint_source, s
                 if len(s) != n:
                     raise ValidationError(f"amplitude state {s!r} has {len(s)} bits but the program uses "
                                           f"{n} qubit(s) {list(labels)}")
-    rotations = basis_rotations(types, n) if shots else []
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise ValidationError(f"seed must be a non-negative integer, got {seed!r}")
-    rng = np.random.default_rng(seed)
-    physical = _physical_bits(steps)
-    measures = sorted(_all_measures(instructions), key=lambda qb: qb[1])
+    static = None if cache is None else cache.get(bool(shots))
+    if static is None:
+        static = (basis_rotations(types, n) if shots else [], _physical_bits(steps),
+                  sorted(_all_measures(instructions), key=lambda qb: qb[1]))
+        if cache is not None:
+            cache[bool(shots)] = static
+    rotations, physical, measures = static
+    rng = np.random.default_rng(seed) if shots else None  # shots=0: nothing is drawn
     if shots:
         check_shots_fit(shots, n, max(circuit.bit_count, 1), len(measures) or n)
     elif any(getattr(r, "kind", None) in ("densitymatrix", "statevector", "probability") for r in types):

@@ -1,0 +1,137 @@
+"""A compiled circuit's fused items as one packed program: one Numba call applies them all.
+
+On a small state a fused block costs a few microseconds of arithmetic but tens of microseconds of
+Python dispatch (kind analysis, offsets, matrix conversion, the kernel call), so a 12-qubit
+variational circuit spent most of a call dispatching.  ``PackedProgram.build(n, items, constant)``
+decides, once per compiled circuit, everything that depends only on the circuit's structure: each
+item's kernel (``qsim.kernels.reductions.BLOCK_*``: dense on 1, 2 or 3 targets, or an x that only
+swaps), its bit positions, its controls, and, for constant items, the matrix itself with the
+controls folded out (``qsim.state.kinds.classify``: a cnot is an x under a control, an identity is
+dropped).  ``apply(array, items)`` copies the matrices of the items that change with the
+parameters into the packed array and runs ``qsim.kernels.reductions.apply_blocks`` once.
+
+Used by ``qsim.state.executor`` for ``qsim.state.compile.CompiledCircuit`` runs on a single-process
+state of at most ``PACKED_MAX_QUBITS`` qubits (above that the blocks' arithmetic dominates and the
+parallel, tiled kernels of ``qsim.state.apply`` win).  A circuit with an item the packed kernels do
+not cover (a diagonal given as a vector, more than three targets) keeps the
+per-item path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qsim.kernels import reductions as KR
+from qsim.state.kinds import classify
+
+PACKED_MAX_QUBITS = 14
+
+
+class PackedProgram:
+    """The packed form of one compiled circuit's fused items (see the module docstring)."""
+
+    __slots__ = ("n", "kinds", "tbits", "ntargets", "fixed", "nfixed", "cvals", "mats", "dynamic", "_cast",
+                 "_copies", "phases")
+
+    @classmethod
+    def build(cls, n, items, constant, arrays=None, sources=None):
+        """The program for ``items`` (fused ``(targets, matrix, controls, states)`` on an n-qubit
+        state, qubit q at bit n-1-q), where ``constant[j]`` says item j's matrix never changes; None
+        if some item is not covered.  ``arrays`` ({name: (m, 4, 4) array}) and ``sources`` (per
+        item, None or (name, index): the item's matrix is the top-left of ``arrays[name][index]``,
+        updated in place) let the changing matrices be copied many at a time."""
+        if n > PACKED_MAX_QUBITS or n == 0:
+            return None
+        rows, dynamic, phases = [], [], []
+        for j, (targets, matrix, controls, states) in enumerate(items):
+            m = np.asarray(matrix)
+            if m.ndim != 2 or len(targets) > KR.PACKED_MAX_TARGETS:
+                return None
+            tb = [n - 1 - q for q in targets]
+            cb = [n - 1 - q for q in controls]
+            cv = [int(v) for v in states]
+            if not targets:  # a phase: global, or on the subspace where the controls hold
+                if not controls:
+                    phases.append(j)
+                    continue
+                # a one-qubit diagonal on the first control, under the others
+                dynamic.append((len(rows), j, -1 - cv[0]))
+                rows.append((KR.BLOCK_DENSE_1, cb[:1], cb[1:], cv[1:], np.eye(2)))
+                continue
+            kind = None
+            if constant[j]:
+                g = classify(tb, m, cb, cv)
+                if g.kind == "identity":
+                    continue
+                if g.kind == "x":
+                    kind, tb, cb, cv, m = KR.BLOCK_X, g.targets, g.controls, g.values, None
+                elif g.targets and g.matrix.ndim == 2:
+                    tb, cb, cv, m = g.targets, g.controls, g.values, g.matrix
+            if kind is None:
+                kind = {1: KR.BLOCK_DENSE_1, 2: KR.BLOCK_DENSE_2}.get(len(tb), KR.BLOCK_DENSE)
+            if not constant[j]:
+                dynamic.append((len(rows), j, 1 << len(tb)))
+            rows.append((kind, tb, cb, cv, m))
+        self = cls()
+        self.n = n
+        B = max(len(rows), 1)
+        width = max([len(r[1]) + len(r[2]) for r in rows] + [1])
+        dim = 1 << max([len(r[1]) for r in rows] + [1])
+        self.kinds = np.zeros(len(rows), dtype=np.int64)
+        self.tbits = np.zeros((B, KR.PACKED_MAX_TARGETS), dtype=np.int64)
+        self.ntargets = np.zeros(B, dtype=np.int64)
+        self.fixed = np.zeros((B, width), dtype=np.int64)
+        self.nfixed = np.zeros(B, dtype=np.int64)
+        self.cvals = np.zeros(B, dtype=np.int64)
+        self.mats = np.zeros((B, dim, dim), dtype=np.complex128)
+        for b, (kind, tb, cb, cv, m) in enumerate(rows):
+            self.kinds[b] = kind
+            self.tbits[b, :len(tb)] = tb
+            self.ntargets[b] = len(tb)
+            fx = sorted(list(tb) + list(cb))
+            self.fixed[b, :len(fx)] = fx
+            self.nfixed[b] = len(fx)
+            self.cvals[b] = sum(int(v) << int(bit) for bit, v in zip(cb, cv))
+            if m is not None:
+                d = 1 << len(tb)
+                self.mats[b, :d, :d] = m
+        self._cast = {}
+        self._copies = []
+        if arrays is not None and sources is not None and dim <= 4:
+            # (slots, array, indices) per source array; items without a source stay in ``dynamic``
+            by_array: dict = {}
+            rest = []
+            for slot, j, d in dynamic:
+                if sources[j] is None or d <= 0:
+                    rest.append((slot, j, d))
+                else:
+                    name, index = sources[j]
+                    by_array.setdefault(name, ([], []))
+                    by_array[name][0].append(slot)
+                    by_array[name][1].append(index)
+            for name, (slots, index) in by_array.items():
+                self._copies.append((np.array(slots, dtype=np.int64), arrays[name], np.array(index, dtype=np.int64)))
+            dynamic = rest
+        self.dynamic = dynamic
+        self.phases = phases
+        return self
+
+    def apply(self, state, items) -> None:
+        """Apply the program (with the current matrices of ``items``) to the single-process ``state``
+        (canonical placement) in place."""
+        array = state.array
+        for j in self.phases:
+            state.global_phase *= complex(np.asarray(items[j][1]).reshape(-1)[0])
+        mats = self._cast.get(array.dtype)
+        if mats is None:
+            mats = self._cast[array.dtype] = self.mats.astype(array.dtype)
+        dim = mats.shape[1]
+        for slots, source, index in self._copies:
+            mats[slots] = source[index, :dim, :dim]
+        for slot, j, d in self.dynamic:
+            if d > 0:
+                mats[slot, :d, :d] = items[j][1]
+            else:  # a controlled phase: on the control's value -1 - d
+                v = -1 - d
+                mats[slot, v, v] = complex(np.asarray(items[j][1]).reshape(-1)[0])
+        KR.apply_blocks(array, self.kinds, self.tbits, self.ntargets, self.fixed, self.nfixed, self.cvals, mats)
