@@ -214,3 +214,45 @@ def test_one_qubit_runs_and_a_diagonal_observable_match_the_oracle():
     assert abs(value["expectation"] - oracle_expectation(c, values, terms)) < 1e-10
     for p, v in value["gradient"].items():
         assert abs(v - ref[p]) < 1e-7, p
+
+
+def test_rotation_generators_equal_the_fourier_derivative():
+    """The closed-form (dU/dt) U^dag of rx, ry, rz, phaseshift equals the exact Fourier
+    differentiation used for every other gate."""
+    from qsim.circuit import gates as G
+    from qsim.state import adjoint as A
+
+    for name, generator in A._GENERATORS.items():
+        spec = G.lookup(name)
+        for t in (-2.3, 0.0, 0.7, 5.1):
+            d = A._base_derivatives(spec, [t])[0] @ spec.matrix(t).conj().T
+            np.testing.assert_allclose(generator, d, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("python_max", [None, 0])
+def test_permutations_undone_on_both_states_in_one_pass(python_max, monkeypatch):
+    """cnot, negctrl cnot, toffoli, x and powers of them (the one-pass x on both states) between
+    rotation layers, in both precisions, against the oracle; ``python_max=0`` runs the compiled
+    kernels on this small state instead of their plain-Python bodies."""
+    from qsim.kernels import tiers
+
+    if python_max is not None:
+        monkeypatch.setattr(tiers, "PYTHON_MAX_AMPLITUDES", python_max)
+    n = 4
+    rng = np.random.default_rng(n)
+    ps = [FreeParameter(f"p{i}") for i in range(3)]
+    c = Circuit()
+    for q in range(n):
+        c.ry(q, ps[q % 3]).rz(q, 0.5 * ps[(q + 1) % 3] + 0.1)
+    c.cnot(0, n - 1).ccnot(1, 2, 0).x(1)
+    c.gate("x", [2], [], control=[0], control_state=[0])
+    c.gate("cnot", [n - 1, 1], [], power=3)
+    c.ry(0, ps[2]).rx(n - 1, ps[0])
+    terms = [(0.7, obs.Z() @ obs.X(), [0, n - 1]), (-1.2, obs.Y(), [1])]
+    values = {p.name: float(rng.uniform(-3, 3)) for p in ps}
+    c.adjoint_gradient(terms)
+    ref = oracle_gradient(c, values, terms, [p.name for p in ps])
+    for precision, tol in (("double", 1e-9), ("single", 2e-4)):
+        value = qsim.device(precision=precision).run(c, inputs=values).result().values[0]
+        for p, g in value["gradient"].items():
+            assert abs(g - ref[p]) < tol, (precision, p, g, ref[p])

@@ -37,6 +37,16 @@ _DFT = np.exp(-2j * math.pi * np.outer(np.arange(5), np.arange(5)) / 5.0) / 5.0
 
 
 # ------------------------------------------------------------------------------- gate derivatives
+# (dU/dt) U^dag of the one-angle rotations, independent of the angle: -i/2 times the Pauli of
+# exp(-i t P / 2), and diag(0, i) for the phase shift diag(1, e^{it}); tests check them against
+# the Fourier differentiation below.
+_GENERATORS = {
+    "rx": -0.5j * np.array([[0, 1], [1, 0]], dtype=np.complex128),
+    "ry": -0.5j * np.array([[0, -1j], [1j, 0]], dtype=np.complex128),
+    "rz": -0.5j * np.array([[1, 0], [0, -1]], dtype=np.complex128),
+    "phaseshift": np.array([[0, 0], [0, 1j]], dtype=np.complex128),
+}
+
 def _base_derivatives(spec, args):
     """[d base_matrix / d args[j]] for a built-in gate at ``args`` (exact Fourier differentiation)."""
     out = []
@@ -94,6 +104,9 @@ def gate_derivatives(op, values, wanted):
     used = [j for j, _ in exprs if chain[j]]
     if not used:
         return None, {}
+    generator = _GENERATORS.get(op.name) if not op.exponents else None
+    if generator is not None:  # exp(-i t G / 2) or a phase: (dU/dt) U^dag is a constant matrix
+        return m, {name: c * generator for name, c in chain[0].items()}
     dms = _base_derivatives(spec, args)
     dms = [dms[j] for j in used]
     for e in reversed(op.exponents):
@@ -257,6 +270,8 @@ def adjoint_gradient(psi, ops, values, terms, parameters):
                 i = j - 1
                 continue
         i -= 1
+        if not psi.distributed and not op.params and _undo_permutation(psi, lam, op):
+            continue
         derivs = {}
         if op.free_parameters() & wanted:
             m, derivs = gate_derivatives(op, values, wanted)
@@ -271,6 +286,40 @@ def adjoint_gradient(psi, ops, values, terms, parameters):
         psi.apply(op.targets, m_dag, op.controls, op.control_states)
         lam.apply(op.targets, m_dag, op.controls, op.control_states)
     return float(expectation), grad
+
+
+_X_OPS: dict = {}
+
+
+def _undo_permutation(psi, lam, op) -> bool:
+    """Undo a constant gate that is an x under controls (cnot, toffoli, x) on both single-process
+    states in one pass (``qsim.kernels.reductions.x_both``); False for any other gate.  What the
+    gate is comes from ``qsim.state.kinds.classify`` once per gate shape."""
+    if op.unitary is not None:
+        return False
+    key = (op.name, op.exponents, len(op.targets), op.control_states)
+    found = _X_OPS.get(key)
+    if found is None:
+        from qsim.state.kinds import classify
+
+        k, c = len(op.targets), len(op.controls)
+        g = classify(list(range(k)), np.asarray(op.matrix()).conj().T, list(range(k, k + c)), list(op.control_states))
+        found = (g.targets, g.controls, g.values) if g.kind == "x" else False
+        if len(_X_OPS) < 1024:
+            _X_OPS[key] = found
+    if found is False:
+        return False
+    targets, controls, cvalues = found
+    qubits = list(op.targets) + list(op.controls)
+    top = psi.n_qubits - 1
+    bit = top - qubits[targets[0]]
+    cbits = [top - qubits[j] for j in controls]
+    cval = 0
+    for b, v in zip(cbits, cvalues):
+        cval |= int(v) << b
+    fixed = np.array(sorted([bit] + cbits), dtype=np.int64)
+    KR.x_both(psi.array, lam.array, bit, fixed, cval)
+    return True
 
 
 def _one_qubit_run(psi, lam, run, values, wanted, grad):
