@@ -196,7 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="0 (default): exact results; N > 0: sample N shots")
     run.add_argument("--seed", type=_non_negative_int, default=None,
                      help="seed for sampling, a non-negative integer (same results for the same seed)")
-    run.add_argument("--precision", choices=["double", "single"], default="double")
+    run.add_argument("--precision", choices=["double", "single"], default=None,
+                     help="double: complex128; single: complex64, about twice as fast, amplitudes to about "
+                          "1e-6 (docs/precision.md); default $QSIM_PRECISION if set, else double")
     run.add_argument("--input", action="append", metavar="NAME=VALUE", help="value of an `input` parameter")
     run.add_argument("--compact", action="store_true", help="print the JSON on one line")
     run.set_defaults(func=_cmd_run)

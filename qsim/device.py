@@ -100,7 +100,8 @@ class StateVectorDevice:
     """qsim's state-vector simulator.
 
     Args:
-        precision: 'double' (complex128, default) or 'single' (complex64).
+        precision: 'double' (complex128) or 'single' (complex64); default ``$QSIM_PRECISION`` if
+            set, else 'double' (``docs/precision.md``: the tolerance of 'single').
         seed: default seed for sampling; a run's own ``seed=`` overrides it.
         comm: an mpi4py communicator to shard over; default: COMM_WORLD when launched under mpirun.
         fusion: merge gates into fewer, larger unitaries (exact up to rounding).
@@ -113,10 +114,11 @@ class StateVectorDevice:
 
     arn = STATEVECTOR_ARN
 
-    def __init__(self, *, precision: str = "double", seed: int | None = None, comm=None, fusion: bool = True):
+    def __init__(self, *, precision: str | None = None, seed: int | None = None, comm=None, fusion: bool = True):
         from qsim.backends import backend_for
+        from qsim.state.memory import resolve_precision
 
-        dtype_for(precision)
+        precision = resolve_precision(precision)
         self.precision = precision
         self.seed = seed
         self.fusion = fusion

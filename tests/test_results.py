@@ -369,3 +369,52 @@ def test_state_vector_result_is_the_state_in_its_precision():
         v = qsim.device(precision=precision).run(c).result().values[0]
         assert v.dtype == dtype
         assert_close(v, Oracle(c).state_vector(), 1e-6 if precision == "single" else 1e-14)
+
+
+# ----------------------------------------------------------------------------- complex64
+def _random_circuit(n, gates, seed):
+    rng = np.random.default_rng(seed)
+    c = Circuit()
+    for _ in range(gates):
+        q = [int(x) for x in rng.permutation(n)[:3]]
+        kind = rng.integers(5)
+        if kind == 0:
+            c.rx(q[0], float(rng.uniform(0, 6.3))).rz(q[1], float(rng.uniform(0, 6.3)))
+        elif kind == 1:
+            c.cnot(q[0], q[1])
+        elif kind == 2:
+            c.swap(q[0], q[1])
+        elif kind == 3:
+            c.cphaseshift(q[0], q[1], float(rng.uniform(0, 6.3)))
+        else:
+            c.ccnot(q[0], q[1], q[2]).h(q[2])
+    return c
+
+
+def test_single_precision_agrees_with_double_within_the_stated_tolerance(monkeypatch):
+    """docs/precision.md: ||psi_single - psi_double|| <= 1e-7 G, probabilities within 2e-7 G,
+    Pauli expectation values within 2e-7 G, for G gates; the same seed draws the same shots."""
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+    from benchmarks import workloads as W
+
+    for c in (W.brick(10, layers=6), W.qft(11), _random_circuit(9, 150, 3)):  # (double vs the oracle: elsewhere)
+        g = len(c.instructions)
+        c.result_types.clear()
+        c.state_vector().probability().expectation(obs.Z()).expectation(obs.X() @ obs.Y(), [0, 2])
+        double, single = (qsim.device(precision=p).run(c).result() for p in ("double", "single"))
+        assert single.values[0].dtype == np.complex64
+        assert np.linalg.norm(single.values[0] - double.values[0]) <= 1e-7 * g
+        assert np.abs(single.values[1] - double.values[1]).max() <= 2e-7 * g
+        assert np.abs(np.subtract(single.values[2], double.values[2])).max() <= 2e-7 * g
+        assert abs(single.values[3] - double.values[3]) <= 2e-7 * g
+        sampled = Circuit(c.instructions).measure(list(range(4)))
+        a, b = (qsim.device(precision=p).run(sampled, shots=300, seed=5).result().measurements
+                for p in ("double", "single"))
+        assert (a != b).any(axis=1).sum() <= 3  # only draws next to a CDF boundary may differ
+    monkeypatch.setenv("QSIM_PRECISION", "single")  # the default of every front door
+    assert qsim.device().precision == "single"
+    monkeypatch.setenv("QSIM_PRECISION", "half")
+    with pytest.raises(ValidationError, match="QSIM_PRECISION='half'"):
+        qsim.device()

@@ -76,14 +76,15 @@ class QsimQubit(Device):
         seed: ``None``, ``"global"`` (draw from NumPy's global generator, as default.qubit does), an
             int, a ``SeedSequence`` or a ``Generator``: seeds every sampled run, so sampled results
             repeat for the same seed.
-        precision: ``"double"`` (complex128, default) or ``"single"`` (complex64).
+        precision: ``"double"`` (complex128) or ``"single"`` (complex64); default ``$QSIM_PRECISION``
+            if set, else ``"double"``.
         comm: an mpi4py communicator to shard over (default: COMM_WORLD under mpirun).
     """
 
     name = DEVICE_NAME
     config_filepath = os.path.join(os.path.dirname(__file__), "qsim_qubit.toml")
 
-    def __init__(self, wires=None, shots=None, seed="global", precision="double", comm=None, fusion=True):
+    def __init__(self, wires=None, shots=None, seed="global", precision=None, comm=None, fusion=True):
         super().__init__(wires=wires, shots=shots)
         if isinstance(seed, str) and seed == "global":
             seed = np.random.randint(0, 2 ** 31)

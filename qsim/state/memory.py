@@ -11,12 +11,28 @@ from qsim.errors import ResourceError, ValidationError
 DTYPES = {"double": np.complex128, "single": np.complex64}
 
 
+PRECISION_VARIABLE = "QSIM_PRECISION"
+
+
 def dtype_for(precision: str):
     try:
         return np.dtype(DTYPES[precision])
-    except KeyError:
+    except (KeyError, TypeError):
         raise ValidationError(
             f"precision {precision!r} is not one of {sorted(DTYPES)}") from None
+
+
+def resolve_precision(precision: str | None) -> str:
+    """``precision``, or when it is None the default: ``$QSIM_PRECISION`` if set, else "double".
+    The variable lets code that cannot pass options (``LocalSimulator("qsim")``, a job's script
+    written for Braket) run in complex64."""
+    if precision is None:
+        precision = os.environ.get(PRECISION_VARIABLE) or "double"
+        if precision not in DTYPES:
+            raise ValidationError(f"environment variable {PRECISION_VARIABLE}={precision!r} is not one of "
+                                  f"{sorted(DTYPES)}")
+    dtype_for(precision)
+    return precision
 
 
 def available_bytes() -> int:

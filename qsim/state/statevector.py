@@ -195,6 +195,8 @@ class StateVector:
         if qubits is None:
             qubits = range(self.n_qubits)
         qubits = list(qubits)
+        if len(qubits) > 12 and not self.is_canonical():
+            self._canonical()  # the marginal kernel for many qubits wants 2^k offsets: restore the order
         bits = np.array([self._bit(q) for q in qubits], dtype=np.int64)
         out = np.zeros(1 << len(qubits))
         if len(qubits) == self.n_qubits and np.all(np.diff(bits) < 0):
