@@ -1,6 +1,7 @@
 """jobs: run Braket-style hybrid jobs locally, under mpirun, on qsim's embedded simulator.
 
-Where things are (top to bottom; each imports only the ones below it; qsim never imports jobs):
+Where things are, front ends first (the front ends reach the lifecycle only through jobs.client; the
+runner reaches the lifecycle only for hand-run jobs; qsim never imports jobs):
 
     jobs.cli              `python -m qsim job ...` / `python -m jobs ...` (over jobs.client)
     jobs.endpoint         `python -m qsim serve`: the Braket/S3/Logs/... endpoint (over jobs.client)

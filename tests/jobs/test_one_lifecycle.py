@@ -126,3 +126,21 @@ def test_exec_by_hand_refuses_a_job_its_supervisor_will_run(tmp_path, client, mo
         client.claim_for_hand_run(arn=arn)
     row = client.store.get(arn.split(":job/", 1)[1])
     assert row.status == "QUEUED" and row.supervisor_pid is None
+
+
+def test_front_ends_reach_the_lifecycle_through_the_api():
+    """The CLI and the endpoint import no lifecycle step: they call JobsClient, as users do."""
+    steps = {"jobs.lifecycle.driver", "jobs.lifecycle.supervisor", "jobs.lifecycle.reconcile"}
+    found = []
+    for rel, tree in _modules():
+        if rel != "cli.py" and not rel.startswith("endpoint/"):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+            elif isinstance(node, ast.Import):
+                names = {a.name for a in node.names}
+            else:
+                continue
+            found += [f"jobs/{rel}:{node.lineno}: {n}" for n in sorted(names & steps)]
+    assert found == [], "front ends importing a lifecycle step:\n" + "\n".join(found)
