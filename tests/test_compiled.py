@@ -246,3 +246,17 @@ def test_packed_program_on_both_sides_of_its_size_limit(above):
         np.testing.assert_allclose(got[0], ref[0], atol=1e-11)
         assert abs(got[1] - ref[1]) < 1e-11
     assert (_packed(dev, c) is not None) == (n <= PACKED_MAX_QUBITS)
+
+
+def test_parameter_values_are_checked_on_every_run():
+    """numpy floats are accepted; nan, inf and non-numbers are refused by name, also after a run
+    (the all-at-once check of a compiled circuit's values)."""
+    a, b = FreeParameter("a"), FreeParameter("b")
+    c = Circuit().rx(0, a).ry(0, b).expectation(obs.Z(), 0)
+    dev = qsim.device()
+    got = dev.run(c, inputs={"a": np.float64(0.3), "b": 0.2}).result().values[0]
+    ref = qsim.device(fusion=False).run(c.bind({"a": 0.3, "b": 0.2})).result().values[0]
+    assert abs(got - ref) < 1e-12
+    for bad, match in ((float("nan"), "finite"), (float("inf"), "finite"), ("x", "real number")):
+        with pytest.raises(ValidationError, match=match):
+            dev.run(c, inputs={"a": 0.1, "b": bad})
