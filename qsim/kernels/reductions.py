@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+from numba.extending import register_jitable
 
 from qsim.kernels.gates import _insert_zeros as _spread
 from qsim.kernels.tiers import OPTS, BySize
@@ -235,16 +236,70 @@ def _x_both(psi, lam, bit, fixed, cval):
                 lam[t + o] = y
 
 
-def _diagonal_observable(psi, out, zmasks, coeffs):
-    for i in prange(psi.shape[0]):
-        w = 0.0
-        for k in range(zmasks.shape[0]):
-            x = i & zmasks[k]
+@register_jitable
+def _parity_weights(bits, masks, coeffs, shift):
+    """w[j] = sum over the terms k of coeffs[k] * (-1)^parity(j & (masks[k] >> shift)), j < 2^bits."""
+    w = np.zeros(np.int64(1) << bits, dtype=np.float64)
+    for j in range(w.shape[0]):
+        for k in range(masks.shape[0]):
+            x = j & (masks[k] >> shift)
             parity = 0
             while x:
                 x &= x - 1
                 parity ^= 1
-            w += -coeffs[k] if parity else coeffs[k]
+            w[j] += -coeffs[k] if parity else coeffs[k]
+    return w
+
+
+def _diagonal_observable(psi, out, zmasks, coeffs):
+    """out = (sum_k coeffs[k] Z^zmasks[k]) psi.  A term whose Z bits all lie in the low (or all in
+    the high) half of the index is looked up from a table over that half, so a sum of one-qubit Zs
+    costs two loads per amplitude; terms spanning both halves are evaluated per amplitude."""
+    n = 0
+    while (np.int64(1) << n) < psi.shape[0]:
+        n += 1
+    low = n // 2
+    lomask = (np.int64(1) << low) - 1
+    nlo = 0
+    nhi = 0
+    for k in range(zmasks.shape[0]):
+        if zmasks[k] & ~lomask == 0:
+            nlo += 1
+        elif zmasks[k] & lomask == 0:
+            nhi += 1
+    lo_m = np.zeros(nlo, dtype=np.int64)
+    lo_c = np.zeros(nlo, dtype=np.float64)
+    hi_m = np.zeros(nhi, dtype=np.int64)
+    hi_c = np.zeros(nhi, dtype=np.float64)
+    cross_m = np.zeros(zmasks.shape[0] - nlo - nhi, dtype=np.int64)
+    cross_c = np.zeros(zmasks.shape[0] - nlo - nhi, dtype=np.float64)
+    a = 0
+    b = 0
+    c = 0
+    for k in range(zmasks.shape[0]):
+        if zmasks[k] & ~lomask == 0:
+            lo_m[a] = zmasks[k]
+            lo_c[a] = coeffs[k]
+            a += 1
+        elif zmasks[k] & lomask == 0:
+            hi_m[b] = zmasks[k]
+            hi_c[b] = coeffs[k]
+            b += 1
+        else:
+            cross_m[c] = zmasks[k]
+            cross_c[c] = coeffs[k]
+            c += 1
+    wlo = _parity_weights(low, lo_m, lo_c, 0)
+    whi = _parity_weights(n - low, hi_m, hi_c, low)
+    for i in prange(psi.shape[0]):
+        w = wlo[i & lomask] + whi[i >> low]
+        for k in range(cross_m.shape[0]):
+            x = i & cross_m[k]
+            parity = 0
+            while x:
+                x &= x - 1
+                parity ^= 1
+            w += -cross_c[k] if parity else cross_c[k]
         out[i] = psi[i] * w
 
 
