@@ -256,3 +256,20 @@ def test_permutations_undone_on_both_states_in_one_pass(python_max, monkeypatch)
         value = qsim.device(precision=precision).run(c, inputs=values).result().values[0]
         for p, g in value["gradient"].items():
             assert abs(g - ref[p]) < tol, (precision, p, g, ref[p])
+
+
+@pytest.mark.parametrize("n", [1, 4, 7, 12])
+def test_sum_of_z_products_applied_in_one_pass(n):
+    """``reductions.diagonal_observable`` (tables over the low and high halves of the index, terms
+    spanning both evaluated per amplitude) against the parity of each term, computed directly."""
+    from qsim.kernels import reductions as KR
+
+    rng = np.random.default_rng(n)
+    psi = rng.normal(size=1 << n) + 1j * rng.normal(size=1 << n)
+    masks = [int(m) for m in rng.integers(0, 1 << n, size=5)] + [1 << (n - 1), 1, 0, (1 << n) - 1]
+    coeffs = list(rng.normal(size=len(masks)))
+    out = np.zeros_like(psi)
+    KR.diagonal_observable(psi, out, masks, coeffs)
+    index = np.arange(1 << n)
+    w = sum(c * (1 - 2 * (np.array([bin(int(i) & m).count("1") for i in index]) % 2)) for m, c in zip(masks, coeffs))
+    np.testing.assert_allclose(out, psi * w, atol=1e-12)
