@@ -136,8 +136,9 @@ def _phase(job: dict, log: Path) -> str:
     if last == "UPLOADING_RESULTS":
         return "packing results"
     if last == "RUNNING" and not _script_has_printed(log):
-        ranks = job.get("instanceConfig", {}).get("instanceCount", 1)
-        doing = f"starting {ranks} rank(s): importing Python packages"
+        from jobs.lifecycle.limits import rank_count
+
+        doing = f"starting {rank_count(job)} rank(s): importing Python packages"
         if _kernels_need_compiling():
             doing += ", compiling qsim's kernels (first run after an install or upgrade; cached afterwards)"
         return doing

@@ -155,3 +155,15 @@ def test_register_adds_job_command():
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["job", "get", "some-arn"])
     assert args.func.__name__ == "cmd_get" and args.arn == "some-arn"
+
+
+def test_wait_progress_counts_every_rank(tmp_path):
+    """`--wait`'s progress line counts instances x processes per instance (it said instances)."""
+    from jobs.cli import _phase
+
+    log = tmp_path / "log.txt"
+    log.write_text("[qsim-jobs] launching: mpirun ...\n")
+    job = {"status": "RUNNING", "events": [{"eventType": "RUNNING"}],
+           "instanceConfig": {"instanceType": "ml.m5.large", "volumeSizeInGb": 1, "instanceCount": 2},
+           "hyperParameters": {"sagemaker_mpi_num_of_processes_per_host": "3"}}
+    assert _phase(job, log).startswith("starting 6 rank(s): importing Python packages")
