@@ -168,7 +168,8 @@ def test_wide_circuit_fuses_into_k_blocks_both_precisions(precision):
     n = F.K_BLOCKS_MIN_QUBITS
     items = _qft_items(n) + [_gate_items(op) for op in _random_circuit(n, 80, 11).instructions]
     blocks = fuse(items)
-    assert max(len(t) for t, m, c, _ in blocks if np.asarray(m).ndim == 2) == F.MAX_DENSE_QUBITS
+    k, _ = F.choose_block_size([F.shape_of(it) for it in items], n)
+    assert max(len(t) for t, m, c, _ in blocks if np.asarray(m).ndim == 2) == k >= 3
     ref = StateVector(n, precision)
     ref.apply_all(items)
     got = StateVector(n, precision)

@@ -10,8 +10,10 @@ are known).  Fusion is split in two so that a circuit whose gate *matrices* chan
   qubits of an item and whether its matrix is diagonal.  For a parametrised gate ``diagonal`` must
   hold for *every* parameter value (rz, phaseshift, cphaseshift, zz: yes; rx, xy, U: no), because
   the plan is reused for all of them.  ``shape_of(item)`` reads it from a constant item's matrix.
-  ``mode="blocks"``: blocks on at most two qubits (the single-process state; see
-  ``_plan_two_qubit_blocks`` for the rule); ``mode="runs"``: only runs of uncontrolled one-qubit
+  ``mode="blocks"``: blocks on at most two qubits below ``K_BLOCKS_MIN_QUBITS`` (see
+  ``_plan_two_qubit_blocks`` for the rule), above it dense blocks of at most k qubits and diagonal
+  blocks (``_plan_k_blocks``), k chosen per circuit by the kernels' cost measured on this machine
+  (``choose_block_size``, ``qsim.kernels.costs``); ``mode="runs"``: only runs of uncontrolled one-qubit
   gates on one qubit are merged.  Gates touching a qubit in ``keep_apart`` are never merged.
 * ``Plan.bind(matrices) -> list of items``: the fused items for the items' matrices (``matrices[i]``
   is item ``i``'s matrix, in the order of ``shapes``).  ``Plan.rebind(fused, matrices, changed)``
@@ -383,12 +385,11 @@ def _spread_diagonal(d, gq, bq):
     return d[idx]
 
 
-# Largest dense block, by the state's precision: what the tiled dense kernel
-# (qsim.kernels.dense) runs at about the cost of the passes it saves on this machine (2-core Zen,
-# AVX2 as LLVM sees it; measured 2026-12-01 with benchmarks/peers.py and the kernel sweep in
-# benchmarks/gates.py).  A diagonal block costs one pass whatever its size; its qubits are capped
-# so that its diagonal stays in the first-level cache.
-MAX_DENSE_QUBITS = 3
+# The largest dense block is chosen per circuit by the kernels' measured cost on this machine
+# (``choose_block_size``, ``qsim.kernels.costs``), up to what the tiled dense kernel takes.  A
+# diagonal block costs one pass whatever its size; its qubits are capped so that its diagonal stays
+# in the first-level cache.
+MAX_BLOCK_QUBITS = 5
 MAX_DIAGONAL_QUBITS = 10
 # Below this many qubits the state is cache-resident and a bind's numpy work outweighs passes saved.
 K_BLOCKS_MIN_QUBITS = 14
@@ -478,11 +479,17 @@ def _plan_k_blocks(shapes, max_dense, max_diagonal, keep_apart=frozenset()):
     return entries
 
 
-def plan(shapes, *, mode: str = "blocks", keep_apart=frozenset(), max_qubits: int | None = None) -> Plan:
+def plan(shapes, *, mode: str = "blocks", keep_apart=frozenset(), max_qubits: int | None = None,
+         precision: str = "double") -> Plan:
+    """``mode="blocks"``: without ``max_qubits``, a circuit narrower than ``K_BLOCKS_MIN_QUBITS``
+    gets two-qubit blocks; a wider one the cheapest of the plans with blocks of at most 2..5 qubits
+    by the measured cost of the kernels on this machine (``choose_block_size``)."""
     shapes = list(shapes)
     if mode == "blocks" and max_qubits is None:
         width = 1 + max((max(sh.targets + sh.controls) for sh in shapes if sh.targets or sh.controls), default=-1)
-        max_qubits = block_size_for(width)
+        if width < K_BLOCKS_MIN_QUBITS:
+            return Plan(shapes, _plan_two_qubit_blocks(shapes, keep_apart))
+        return Plan(shapes, choose_block_size(shapes, width, keep_apart, precision)[1])
     if mode == "blocks" and max_qubits > 2:
         return Plan(shapes, _plan_k_blocks(shapes, max_qubits, MAX_DIAGONAL_QUBITS, keep_apart))
     if mode == "blocks":
@@ -494,26 +501,66 @@ def plan(shapes, *, mode: str = "blocks", keep_apart=frozenset(), max_qubits: in
     raise ValueError(f"unknown fusion mode {mode!r}")
 
 
+# Passes of the items that are not dense blocks: a diagonal block or gate, a permutation, a
+# controlled gate (their kernels touch the state once at most; a controlled one less).
+_OTHER_PASSES = 1.0
+_CONTROLLED_PASSES = 0.5
+
+
+def plan_cost(shapes, entries, costs) -> float:
+    """Estimated passes over the state of a plan's ``entries``, with ``costs[k]`` the passes of a
+    dense k-qubit block (``qsim.kernels.costs.dense_costs``)."""
+    top = max(costs)
+    total = 0.0
+    for e in entries:
+        if isinstance(e, Block):
+            diagonal = e.ops[0][0] == "ones"
+            k = len(e.qubits)
+            total += _OTHER_PASSES if diagonal else costs[min(k, top)] * (1 << max(0, k - top))
+            continue
+        s = shapes[e]
+        if s.controls:
+            total += _CONTROLLED_PASSES
+        elif s.diagonal or len(s.targets) == 0:
+            total += _OTHER_PASSES
+        else:
+            k = len(s.targets)
+            total += costs[min(k, top)] * (1 << max(0, k - top))
+    return total
+
+
+def choose_block_size(shapes, width, keep_apart=frozenset(), precision="double", costs=None):
+    """(k, entries): the plan with blocks of at most k = 2..``MAX_BLOCK_QUBITS`` qubits that the cost
+    model says is cheapest (``costs``: ``{k: passes}``, default measured on this machine)."""
+    if costs is None:
+        from qsim.kernels.costs import dense_costs
+
+        costs = dense_costs(precision, width)
+    best = None
+    for k in range(2, MAX_BLOCK_QUBITS + 1):
+        plans = [_plan_k_blocks(shapes, k, MAX_DIAGONAL_QUBITS, keep_apart)]
+        if k == 2:
+            plans.append(_plan_two_qubit_blocks(shapes, keep_apart))
+        for entries in plans:
+            c = plan_cost(shapes, entries, costs)
+            if best is None or c < best[0] - 1e-9:
+                best = (c, k, entries)
+    return best[1], best[2]
+
+
 def fuse_two_qubit_blocks(items, keep_apart=frozenset()):
     """``plan(mode="blocks", keep_apart=...)`` then ``bind`` (see ``_plan_two_qubit_blocks``)."""
     items = list(items)
     return plan([shape_of(it) for it in items], keep_apart=keep_apart).bind([it[1] for it in items])
 
 
-def block_size_for(width: int) -> int:
-    """The largest dense block for a circuit on ``width`` qubits (2 below ``K_BLOCKS_MIN_QUBITS``)."""
-    return MAX_DENSE_QUBITS if width >= K_BLOCKS_MIN_QUBITS else 2
-
-
-def fuse_blocks(items, keep_apart=frozenset(), max_qubits: int | None = None):
-    """Dense blocks of up to ``max_qubits`` qubits (default: ``block_size_for`` the items' width)
-    and diagonal blocks (``_plan_k_blocks``), gates touching ``keep_apart`` left alone."""
+def fuse_blocks(items, keep_apart=frozenset(), max_qubits: int | None = None, precision: str = "double"):
+    """Dense blocks of up to ``max_qubits`` qubits (default: chosen by ``plan`` from the items'
+    width and the kernels' measured cost) and diagonal blocks (``_plan_k_blocks``), gates touching
+    ``keep_apart`` left alone."""
     items = list(items)
-    if max_qubits is None:
-        width = 1 + max((max(tuple(t) + tuple(c)) for t, _, c, _ in items if len(t) + len(c)), default=-1)
-        max_qubits = block_size_for(width)
-    return plan([shape_of(it) for it in items], keep_apart=keep_apart,
-                max_qubits=max_qubits).bind([it[1] for it in items])
+    return plan([shape_of(it) for it in items], keep_apart=keep_apart, max_qubits=max_qubits,
+                precision=precision).bind([it[1] for it in items])
 
 
 def fuse(items, absorb_into_two_qubit: bool = True):

@@ -1,0 +1,148 @@
+"""What the dense kernels cost on this machine, in passes over the state: the fusion planner's cost model.
+
+``dense_costs(precision, width)`` gives ``{k: passes}`` for a dense k-qubit block (k = 1..5): the
+time of ``qsim.state.apply.apply_dense`` on k middle bits divided by one in-place read-modify-write
+pass over the same state (``gates.scale``).  The figures come from, in order:
+
+1. this process's earlier answer;
+2. the cache file ``costs-<machine key>.json`` in ``$QSIM_CACHE_DIR`` (default
+   ``$XDG_CACHE_HOME/qsim``, else ``~/.cache/qsim``).  The key hashes what the compiled kernels
+   depend on, as Numba's own cache does: the CPU name and features LLVM reports, the Numba version
+   and ``KERNELS_VERSION`` (bumped when a kernel changes its speed), so a cache directory shared
+   between machines never hands one machine another's figures;
+3. a calibration (``calibrate``: about 0.3 s on a 2^22 state per precision), run only for a
+   circuit of at least ``CALIBRATE_MIN_QUBITS`` qubits, whose simulation takes seconds anyway, and
+   written to the cache file; ``QSIM_CALIBRATE=0`` turns it off;
+4. otherwise ``FALLBACK``, measured on the 2-core Zen 3 VM the project is developed on: a small
+   program's first call never pays for a calibration (cold start stays well under a second).
+
+Under MPI (``qsim.launch.launched_under_mpi``) the answer is always ``FALLBACK``: every rank must
+choose the same blocks (SPMD), and ranks on different nodes may see different cache files.
+
+Used by ``qsim.state.fusion.plan`` to choose the largest block size per circuit.  Pure Python and
+NumPy; the kernels it times are the ones in this package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from qsim.launch import launched_under_mpi
+
+KERNELS_VERSION = 2
+CALIBRATE_MIN_QUBITS = 20
+CALIBRATION_QUBITS = 22
+MAX_K = 5
+
+# Measured 2026-12-02, interleaved A/B at n=24 (benchmarks/gates.py, dense kernel with 4-row blocking).
+FALLBACK = {
+    "double": {1: 1.2, 2: 1.6, 3: 2.5, 4: 3.4, 5: 6.5},
+    "single": {1: 1.9, 2: 2.5, 3: 3.4, 4: 3.4, 5: 8.0},
+}
+
+_memo: dict = {}
+
+
+@lru_cache(maxsize=1)
+def machine_key() -> str:
+    """A short hash of what the compiled kernels' speed depends on (CPU, features, Numba, kernels)."""
+    import numba
+    from llvmlite import binding as ll
+
+    try:
+        cpu, features = ll.get_host_cpu_name(), ll.get_host_cpu_features().flatten()
+    except Exception:  # noqa: BLE001  (an LLVM without the query: key on the platform only)
+        import platform
+
+        cpu, features = platform.machine(), platform.processor()
+    text = f"{cpu}|{features}|numba {numba.__version__}|kernels {KERNELS_VERSION}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("QSIM_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "qsim"
+
+
+def cache_file() -> Path:
+    return cache_dir() / f"costs-{machine_key()}.json"
+
+
+def _read(path: Path) -> dict:
+    try:
+        raw = json.loads(path.read_text())
+        return {p: {int(k): float(v) for k, v in table.items()} for p, table in raw.get("dense", {}).items()
+                if p in FALLBACK and set(map(int, table)) == set(FALLBACK[p])
+                and all(np.isfinite(float(v)) and float(v) > 0 for v in table.values())}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}  # missing or unreadable: measure again or fall back
+
+
+def _write(path: Path, tables: dict) -> None:
+    """Atomically (write a temporary file, then rename); a read-only cache just is not written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"machine": machine_key(), "dense": tables}, indent=1))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def calibrate(precision: str, n: int = CALIBRATION_QUBITS, reps: int = 3) -> dict:
+    """Measure ``{k: passes}`` for k = 1..MAX_K on a 2^n state of ``precision`` (best of ``reps``)."""
+    from qsim.kernels import gates as KG
+    from qsim.state.apply import apply_dense
+
+    dtype = np.complex64 if precision == "single" else np.complex128
+    state = np.full(1 << n, 1 / np.sqrt(1 << n), dtype=dtype)
+    one = dtype(1)
+    rng = np.random.default_rng(5)
+
+    def best(f):
+        f()  # compile or load, and touch the pages
+        ts = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t0)
+        return min(ts)
+
+    out = {}
+    t_pass = best(lambda: KG.scale(state, one))
+    for k in range(1, MAX_K + 1):
+        z = rng.normal(size=(1 << k, 1 << k)) + 1j * rng.normal(size=(1 << k, 1 << k))
+        u, _ = np.linalg.qr(z)
+        bits = list(range(n // 2, n // 2 + k))
+        t = best(lambda: apply_dense(state, bits, u))
+        t_pass = min(t_pass, best(lambda: KG.scale(state, one)))  # the pass bound, re-measured between
+        out[k] = t / t_pass
+    return {k: max(v, 1.0) for k, v in out.items()}
+
+
+def dense_costs(precision: str = "double", width: int = 0) -> dict:
+    """``{k: passes}`` for a dense k-qubit block on a state of ``precision`` (see the module docstring)."""
+    precision = "single" if precision == "single" else "double"
+    if launched_under_mpi():
+        return FALLBACK[precision]
+    if precision in _memo:
+        return _memo[precision]
+    path = cache_file()
+    tables = _read(path)
+    if precision not in tables:
+        if width < CALIBRATE_MIN_QUBITS or os.environ.get("QSIM_CALIBRATE", "1") == "0":
+            return FALLBACK[precision]  # not remembered: a wider circuit may still calibrate
+        tables[precision] = calibrate(precision)
+        _write(path, tables)
+    _memo[precision] = tables[precision]
+    return tables[precision]
