@@ -124,32 +124,23 @@ def _one_qubit_chain(psi, lam, bit, udag, dmat, out):
 
 def _chain_2(psi, lam, bit, udag, dmat, out):
     """``_one_qubit_chain`` for the common run of two gates with one derivative each (ry then rz
-    of a hardware-efficient layer): the matrices in registers, contiguous inner loops written in
-    real arithmetic, so that the compiled build vectorises them (``_FAST``: the per-task sums may
-    be reassociated, which changes rounding in the last bits only, never the thread-count
-    independence: tasks and their order are fixed by the size)."""
+    of a hardware-efficient layer): the matrices in registers, contiguous inner loops."""
     u = udag
-    a0r, a0i, b0r, b0i = u[0, 0, 0].real, u[0, 0, 0].imag, u[0, 0, 1].real, u[0, 0, 1].imag
-    c0r, c0i, d0r, d0i = u[0, 1, 0].real, u[0, 1, 0].imag, u[0, 1, 1].real, u[0, 1, 1].imag
-    a1r, a1i, b1r, b1i = u[1, 0, 0].real, u[1, 0, 0].imag, u[1, 0, 1].real, u[1, 0, 1].imag
-    c1r, c1i, d1r, d1i = u[1, 1, 0].real, u[1, 1, 0].imag, u[1, 1, 1].real, u[1, 1, 1].imag
-    D = dmat
-    e0r, e0i, f0r, f0i = D[0, 0, 0, 0].real, D[0, 0, 0, 0].imag, D[0, 0, 0, 1].real, D[0, 0, 0, 1].imag
-    g0r, g0i, h0r, h0i = D[0, 0, 1, 0].real, D[0, 0, 1, 0].imag, D[0, 0, 1, 1].real, D[0, 0, 1, 1].imag
-    e1r, e1i, f1r, f1i = D[1, 0, 0, 0].real, D[1, 0, 0, 0].imag, D[1, 0, 0, 1].real, D[1, 0, 0, 1].imag
-    g1r, g1i, h1r, h1i = D[1, 0, 1, 0].real, D[1, 0, 1, 0].imag, D[1, 0, 1, 1].real, D[1, 0, 1, 1].imag
+    a0, b0, c0, d0 = u[0, 0, 0], u[0, 0, 1], u[0, 1, 0], u[0, 1, 1]
+    a1, b1, c1, d1 = u[1, 0, 0], u[1, 0, 1], u[1, 1, 0], u[1, 1, 1]
+    e0, f0, g0, h0 = dmat[0, 0, 0, 0], dmat[0, 0, 0, 1], dmat[0, 0, 1, 0], dmat[0, 0, 1, 1]
+    e1, f1, g1, h1 = dmat[1, 0, 0, 0], dmat[1, 0, 0, 1], dmat[1, 0, 1, 0], dmat[1, 0, 1, 1]
     run = np.int64(1) << bit
     blocks = psi.shape[0] >> (bit + 1)
     tasks = max(1, min(_CHUNKS, blocks * run))
-    part = np.zeros((tasks, 4), dtype=np.float64)
+    part0 = np.zeros(tasks, dtype=np.complex128)
+    part1 = np.zeros(tasks, dtype=np.complex128)
     total_pairs = blocks * run
     for c in prange(tasks):
         lo = c * total_pairs // tasks
         hi = (c + 1) * total_pairs // tasks
-        s0r = 0.0
-        s0i = 0.0
-        s1r = 0.0
-        s1i = 0.0
+        s0 = 0j
+        s1 = 0j
         i = lo
         while i < hi:
             h = i >> bit
@@ -159,59 +150,28 @@ def _chain_2(psi, lam, bit, udag, dmat, out):
             for t in range(stop):
                 i0 = base + t
                 i1 = i0 + run
-                x = psi[i0]
-                y = psi[i1]
-                p0r, p0i, p1r, p1i = np.float64(x.real), np.float64(x.imag), np.float64(y.real), np.float64(y.imag)
-                x = lam[i0]
-                y = lam[i1]
-                l0r, l0i, l1r, l1i = np.float64(x.real), np.float64(x.imag), np.float64(y.real), np.float64(y.imag)
-                # s0 += conj(l0) (e0 p0 + f0 p1) + conj(l1) (g0 p0 + h0 p1)
-                qr = e0r * p0r - e0i * p0i + f0r * p1r - f0i * p1i
-                qi = e0r * p0i + e0i * p0r + f0r * p1i + f0i * p1r
-                wr = g0r * p0r - g0i * p0i + h0r * p1r - h0i * p1i
-                wi = g0r * p0i + g0i * p0r + h0r * p1i + h0i * p1r
-                s0r += l0r * qr + l0i * qi + l1r * wr + l1i * wi
-                s0i += l0r * qi - l0i * qr + l1r * wi - l1i * wr
-                # both states times udag[0]
-                qr = a0r * p0r - a0i * p0i + b0r * p1r - b0i * p1i
-                qi = a0r * p0i + a0i * p0r + b0r * p1i + b0i * p1r
-                wr = c0r * p0r - c0i * p0i + d0r * p1r - d0i * p1i
-                wi = c0r * p0i + c0i * p0r + d0r * p1i + d0i * p1r
-                p0r, p0i, p1r, p1i = qr, qi, wr, wi
-                qr = a0r * l0r - a0i * l0i + b0r * l1r - b0i * l1i
-                qi = a0r * l0i + a0i * l0r + b0r * l1i + b0i * l1r
-                wr = c0r * l0r - c0i * l0i + d0r * l1r - d0i * l1i
-                wi = c0r * l0i + c0i * l0r + d0r * l1i + d0i * l1r
-                l0r, l0i, l1r, l1i = qr, qi, wr, wi
-                # s1 with dmat[1], then udag[1]
-                qr = e1r * p0r - e1i * p0i + f1r * p1r - f1i * p1i
-                qi = e1r * p0i + e1i * p0r + f1r * p1i + f1i * p1r
-                wr = g1r * p0r - g1i * p0i + h1r * p1r - h1i * p1i
-                wi = g1r * p0i + g1i * p0r + h1r * p1i + h1i * p1r
-                s1r += l0r * qr + l0i * qi + l1r * wr + l1i * wi
-                s1i += l0r * qi - l0i * qr + l1r * wi - l1i * wr
-                qr = a1r * p0r - a1i * p0i + b1r * p1r - b1i * p1i
-                qi = a1r * p0i + a1i * p0r + b1r * p1i + b1i * p1r
-                wr = c1r * p0r - c1i * p0i + d1r * p1r - d1i * p1i
-                wi = c1r * p0i + c1i * p0r + d1r * p1i + d1i * p1r
-                psi[i0] = complex(qr, qi)
-                psi[i1] = complex(wr, wi)
-                qr = a1r * l0r - a1i * l0i + b1r * l1r - b1i * l1i
-                qi = a1r * l0i + a1i * l0r + b1r * l1i + b1i * l1r
-                wr = c1r * l0r - c1i * l0i + d1r * l1r - d1i * l1i
-                wi = c1r * l0i + c1i * l0r + d1r * l1i + d1i * l1r
-                lam[i0] = complex(qr, qi)
-                lam[i1] = complex(wr, wi)
+                p0 = complex(psi[i0])
+                p1 = complex(psi[i1])
+                l0 = complex(lam[i0])
+                l1 = complex(lam[i1])
+                s0 += l0.conjugate() * (e0 * p0 + f0 * p1) + l1.conjugate() * (g0 * p0 + h0 * p1)
+                p0, p1 = a0 * p0 + b0 * p1, c0 * p0 + d0 * p1
+                l0, l1 = a0 * l0 + b0 * l1, c0 * l0 + d0 * l1
+                s1 += l0.conjugate() * (e1 * p0 + f1 * p1) + l1.conjugate() * (g1 * p0 + h1 * p1)
+                p0, p1 = a1 * p0 + b1 * p1, c1 * p0 + d1 * p1
+                l0, l1 = a1 * l0 + b1 * l1, c1 * l0 + d1 * l1
+                psi[i0] = p0
+                psi[i1] = p1
+                lam[i0] = l0
+                lam[i1] = l1
             i += stop
-        part[c, 0] = s0r
-        part[c, 1] = s0i
-        part[c, 2] = s1r
-        part[c, 3] = s1i
+        part0[c] = s0
+        part1[c] = s1
     t0 = 0j
     t1 = 0j
     for c in range(tasks):
-        t0 += complex(part[c, 0], part[c, 1])
-        t1 += complex(part[c, 2], part[c, 3])
+        t0 += part0[c]
+        t1 += part1[c]
     out[0, 0] = t0
     out[1, 0] = t1
 
@@ -308,28 +268,11 @@ def _axpy(y, c, x):
         y[i] += c * x[i]
 
 
-class _Fast(BySize):
-    """``BySize`` whose compiled builds may reassociate sums and contract multiply-adds, so that
-    a reduction vectorises (``_chain_2``)."""
-
-    def __init__(self, py_func, name):
-        from numba import njit
-
-        from qsim.kernels.tiers import renamed
-
-        self.py_func = renamed(py_func, name)
-        opts = dict(OPTS, fastmath={"contract", "reassoc"})
-        self.parallel = njit(parallel=True, **opts)(self.py_func)
-        self.serial = njit(**opts)(renamed(py_func, name + "_serial"))
-        self.__name__ = name
-        self.__doc__ = py_func.__doc__
-
-
 _INNER = BySize(_inner)
 _MATRIX_INNER = BySize(_matrix_inner)
 _AXPY = BySize(_axpy)
 _CHAIN = BySize(_one_qubit_chain)
-_CHAIN_2 = _Fast(_chain_2, "_chain_2")
+_CHAIN_2 = BySize(_chain_2)
 _X_BOTH = BySize(_x_both)
 _DIAG_OBS = BySize(_diagonal_observable)
 
