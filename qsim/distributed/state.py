@@ -30,6 +30,7 @@ from qsim.state.observable_terms import observable_terms
 from qsim.state.statevector import StateVector
 
 _ALLREDUCE_PIECE = 1 << 27
+_SCATTER_PIECE = 1 << 20
 
 
 def _mpi_type(dtype):
@@ -343,15 +344,18 @@ class DistributedState:
         lay = self.layout
         loc = [(j, q) for j, q in enumerate(qubits) if not lay.is_global(q)]
         part = self.shard.probabilities([self.L - 1 - lay.pos[q] for _, q in loc])
-        a = np.arange(1 << len(loc), dtype=np.int64)
-        idx = np.zeros_like(a)
-        for t, (j, _) in enumerate(loc):
-            idx |= ((a >> (len(loc) - 1 - t)) & 1) << (k - 1 - j)
+        high = 0
         for j, q in enumerate(qubits):
             if lay.is_global(q):
-                idx |= self._pbit(q) << (k - 1 - j)
+                high |= self._pbit(q) << (k - 1 - j)
         out = np.zeros(1 << k)
-        out[idx] = part
+        # scatter the local marginal into place a piece at a time (no index array of the shard's size)
+        for lo in range(0, part.shape[0], _SCATTER_PIECE):
+            a = np.arange(lo, min(lo + _SCATTER_PIECE, part.shape[0]), dtype=np.int64)
+            idx = np.full_like(a, high)
+            for t, (j, _) in enumerate(loc):
+                idx |= ((a >> (len(loc) - 1 - t)) & 1) << (k - 1 - j)
+            out[idx] = part[lo:lo + a.shape[0]]
         return self._sum_array(out)
 
     def _needs_local_for(self, observable, targets, squared):
