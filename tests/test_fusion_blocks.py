@@ -168,11 +168,29 @@ def test_wide_circuit_fuses_into_k_blocks_both_precisions(precision):
     n = F.K_BLOCKS_MIN_QUBITS
     items = _qft_items(n) + [_gate_items(op) for op in _random_circuit(n, 80, 11).instructions]
     blocks = fuse(items)
-    k, _ = F.choose_block_size([F.shape_of(it) for it in items], n)
-    assert max(len(t) for t, m, c, _ in blocks if np.asarray(m).ndim == 2) == k >= 3
+    assert max(len(t) for t, m, c, _ in blocks if np.asarray(m).ndim == 2) == F.SMALL_STATE_BLOCK_QUBITS
     ref = StateVector(n, precision)
     ref.apply_all(items)
     got = StateVector(n, precision)
     got.apply_all(blocks)
     tol = 1e-10 if precision == "double" else 2e-4
     np.testing.assert_allclose(got.state_vector(), ref.state_vector(), atol=tol)
+
+
+@pytest.mark.parametrize("k", [3, 4, 5])
+def test_brick_layers_fuse_across_layers_into_k_blocks(k):
+    """A block that is last on all its qubits moves past the other items to take the next layer's
+    cnot: the staggered brick fuses into blocks of k qubits (not pairs), same state."""
+    n = 8
+    c = Circuit()
+    for layer in range(6):
+        for q in range(n):
+            c.rx(q, 0.1 * (q + 1)).ry(q, 0.2 + layer).rz(q, 0.3)
+        for q in range(layer % 2, n - 1, 2):
+            c.cnot(q, q + 1)
+    items = [_gate_items(op) for op in c.instructions]
+    blocks = F.fuse_blocks(items, max_qubits=k)
+    sizes = [len(t) for t, m, cc, _ in blocks if np.asarray(m).ndim == 2 and not cc]
+    assert max(sizes) == k and sizes.count(k) >= len(sizes) / 2, sizes
+    assert len(blocks) < len(F.fuse_blocks(items, max_qubits=2))
+    np.testing.assert_allclose(_run(blocks, n), _run(items, n), atol=1e-12)

@@ -42,6 +42,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from qsim.kernels.costs import CALIBRATE_MIN_QUBITS
+
 
 class Shape(NamedTuple):
     targets: tuple
@@ -393,6 +395,10 @@ MAX_BLOCK_QUBITS = 5
 MAX_DIAGONAL_QUBITS = 10
 # Below this many qubits the state is cache-resident and a bind's numpy work outweighs passes saved.
 K_BLOCKS_MIN_QUBITS = 14
+# From here on the state is in DRAM and the block size comes from the measured cost model; below,
+# blocks of SMALL_STATE_BLOCK_QUBITS (what the packed small-state kernels take, qsim.state.packed).
+COST_MODEL_MIN_QUBITS = CALIBRATE_MIN_QUBITS
+SMALL_STATE_BLOCK_QUBITS = 3
 
 
 class _KBlock:
@@ -448,6 +454,25 @@ def _plan_k_blocks(shapes, max_dense, max_diagonal, keep_apart=frozenset()):
                             for q in o.qubits:
                                 last[q] = j
                         joined = True
+        if not joined and not s.diagonal:
+            # A dense block that is last on all its qubits may move to the end of the list (nothing
+            # after it touches its qubits), which puts it after every other item on the gate's
+            # qubits: the gate joins it there.  The fullest such block that still fits is taken.
+            pick, size = None, 0
+            for o in owners:
+                ob = out[o]
+                if isinstance(ob, _KBlock) and not ob.diagonal and all(last.get(q) == o for q in ob.qubits):
+                    u = len(set(ob.qubits) | set(qs))
+                    if u <= max_dense and u > size:
+                        pick, size = o, u
+            if pick is not None:
+                b = out[pick]
+                out[pick] = None
+                j = len(out)
+                out.append(b)
+                for q in b.qubits:
+                    last[q] = j
+                joined = True
         if joined:
             b.qubits += [q for q in qs if q not in b.qubits]
             b.members.append(i)
@@ -482,13 +507,17 @@ def _plan_k_blocks(shapes, max_dense, max_diagonal, keep_apart=frozenset()):
 def plan(shapes, *, mode: str = "blocks", keep_apart=frozenset(), max_qubits: int | None = None,
          precision: str = "double") -> Plan:
     """``mode="blocks"``: without ``max_qubits``, a circuit narrower than ``K_BLOCKS_MIN_QUBITS``
-    gets two-qubit blocks; a wider one the cheapest of the plans with blocks of at most 2..5 qubits
-    by the measured cost of the kernels on this machine (``choose_block_size``)."""
+    gets two-qubit blocks, one narrower than ``COST_MODEL_MIN_QUBITS`` (a state in cache, where the
+    DRAM-measured costs do not apply) blocks of ``SMALL_STATE_BLOCK_QUBITS``, a wider one the
+    cheapest of the plans with blocks of at most 2..5 qubits by the measured cost of the kernels on
+    this machine (``choose_block_size``)."""
     shapes = list(shapes)
     if mode == "blocks" and max_qubits is None:
         width = 1 + max((max(sh.targets + sh.controls) for sh in shapes if sh.targets or sh.controls), default=-1)
         if width < K_BLOCKS_MIN_QUBITS:
             return Plan(shapes, _plan_two_qubit_blocks(shapes, keep_apart))
+        if width < COST_MODEL_MIN_QUBITS:
+            return Plan(shapes, _plan_k_blocks(shapes, SMALL_STATE_BLOCK_QUBITS, MAX_DIAGONAL_QUBITS, keep_apart))
         return Plan(shapes, choose_block_size(shapes, width, keep_apart, precision)[1])
     if mode == "blocks" and max_qubits > 2:
         return Plan(shapes, _plan_k_blocks(shapes, max_qubits, MAX_DIAGONAL_QUBITS, keep_apart))
