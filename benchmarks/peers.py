@@ -244,6 +244,10 @@ def cell(sim, kind, n, reps):
     """Run in a subprocess: warm up at a small n, then time ``reps`` runs at n."""
     build, run = runner(sim)
     run(build(gates(kind, 14), 14))  # 14: the width from which fusion makes k-qubit blocks
+    if sim.startswith("qsim-"):  # the fusion cost model: calibrated once per machine (cached), not timed
+        from qsim.kernels.costs import dense_costs
+
+        dense_costs("single" if sim == "qsim-c64" else "double", width=n)
     c = build(gates(kind, n), n)
     times = []
     for _ in range(reps):
