@@ -8,9 +8,12 @@
   the controlled subspace ``D`` counts as 0, not as the identity: it is the derivative of a
   controlled gate;
 * ``axpy(y, c, x)``: y += c x;
-* ``one_qubit_chain(psi, lam, bit, udag, dmat)``: the adjoint sweep over a run of one-qubit gates
-  on one bit in one pass: for k = 0..m-1, ``out[k, j]`` = <lam| dmat[k, j] |psi>, then both states
-  are multiplied by ``udag[k]`` (so ``psi`` and ``lam`` are read and written once for the run);
+* ``pair_sums(psi, lam, bit, w)``: the adjoint sweep over a run of one-qubit gates on one bit in
+  one pass: the four sums sum conj(lam_a) psi_b over the bit's amplitude pairs (every derivative of
+  the run is a combination of them), then both states multiplied by ``w``;
+* ``x_both(psi, lam, bit, fixed, cval)``: an x under controls on both states in one pass;
+* ``apply_blocks(state, ...)``: a compiled circuit's fused blocks (dense on 1-3 targets, or an x)
+  one after another in one call (``qsim.state.packed``, small states);
 * ``diagonal_observable(psi, out, zmasks, coeffs)``: out = (sum_k coeffs[k] Z^zmasks[k]) psi, a
   weighted sum of Z products (``zmasks[k]`` = bits of the Z factors), in one pass.
 
@@ -80,102 +83,6 @@ def _matrix_inner(a, b, D, offsets, fixed, cval, out):
         out[k] = total
 
 
-def _one_qubit_chain(psi, lam, bit, udag, dmat, out):
-    half = psi.shape[0] >> 1
-    m = udag.shape[0]
-    P = dmat.shape[1]
-    chunks = max(1, min(_CHUNKS, half))
-    part = np.zeros((chunks, m, P), dtype=np.complex128)
-    low = (np.int64(1) << bit) - 1
-    for c in prange(chunks):
-        lo = c * half // chunks
-        hi = (c + 1) * half // chunks
-        acc = np.zeros((m, P), dtype=np.complex128)
-        for i in range(lo, hi):
-            i0 = ((i >> bit) << (bit + 1)) | (i & low)
-            i1 = i0 | (np.int64(1) << bit)
-            p0 = complex(psi[i0])
-            p1 = complex(psi[i1])
-            l0 = complex(lam[i0])
-            l1 = complex(lam[i1])
-            for k in range(m):
-                c0 = l0.conjugate()
-                c1 = l1.conjugate()
-                for j in range(P):
-                    acc[k, j] += c0 * (dmat[k, j, 0, 0] * p0 + dmat[k, j, 0, 1] * p1) + \
-                        c1 * (dmat[k, j, 1, 0] * p0 + dmat[k, j, 1, 1] * p1)
-                a, b, cc, d = udag[k, 0, 0], udag[k, 0, 1], udag[k, 1, 0], udag[k, 1, 1]
-                p0, p1 = a * p0 + b * p1, cc * p0 + d * p1
-                l0, l1 = a * l0 + b * l1, cc * l0 + d * l1
-            psi[i0] = p0
-            psi[i1] = p1
-            lam[i0] = l0
-            lam[i1] = l1
-        for k in range(m):
-            for j in range(P):
-                part[c, k, j] = acc[k, j]
-    for k in range(m):
-        for j in range(P):
-            total = 0j
-            for c in range(chunks):
-                total += part[c, k, j]
-            out[k, j] = total
-
-
-def _chain_2(psi, lam, bit, udag, dmat, out):
-    """``_one_qubit_chain`` for the common run of two gates with one derivative each (ry then rz
-    of a hardware-efficient layer): the matrices in registers, contiguous inner loops."""
-    u = udag
-    a0, b0, c0, d0 = u[0, 0, 0], u[0, 0, 1], u[0, 1, 0], u[0, 1, 1]
-    a1, b1, c1, d1 = u[1, 0, 0], u[1, 0, 1], u[1, 1, 0], u[1, 1, 1]
-    e0, f0, g0, h0 = dmat[0, 0, 0, 0], dmat[0, 0, 0, 1], dmat[0, 0, 1, 0], dmat[0, 0, 1, 1]
-    e1, f1, g1, h1 = dmat[1, 0, 0, 0], dmat[1, 0, 0, 1], dmat[1, 0, 1, 0], dmat[1, 0, 1, 1]
-    run = np.int64(1) << bit
-    blocks = psi.shape[0] >> (bit + 1)
-    tasks = max(1, min(_CHUNKS, blocks * run))
-    part0 = np.zeros(tasks, dtype=np.complex128)
-    part1 = np.zeros(tasks, dtype=np.complex128)
-    total_pairs = blocks * run
-    for c in prange(tasks):
-        lo = c * total_pairs // tasks
-        hi = (c + 1) * total_pairs // tasks
-        s0 = 0j
-        s1 = 0j
-        i = lo
-        while i < hi:
-            h = i >> bit
-            l = i & (run - 1)
-            stop = min(hi - i, run - l)
-            base = (h << (bit + 1)) + l
-            for t in range(stop):
-                i0 = base + t
-                i1 = i0 + run
-                p0 = complex(psi[i0])
-                p1 = complex(psi[i1])
-                l0 = complex(lam[i0])
-                l1 = complex(lam[i1])
-                s0 += l0.conjugate() * (e0 * p0 + f0 * p1) + l1.conjugate() * (g0 * p0 + h0 * p1)
-                p0, p1 = a0 * p0 + b0 * p1, c0 * p0 + d0 * p1
-                l0, l1 = a0 * l0 + b0 * l1, c0 * l0 + d0 * l1
-                s1 += l0.conjugate() * (e1 * p0 + f1 * p1) + l1.conjugate() * (g1 * p0 + h1 * p1)
-                p0, p1 = a1 * p0 + b1 * p1, c1 * p0 + d1 * p1
-                l0, l1 = a1 * l0 + b1 * l1, c1 * l0 + d1 * l1
-                psi[i0] = p0
-                psi[i1] = p1
-                lam[i0] = l0
-                lam[i1] = l1
-            i += stop
-        part0[c] = s0
-        part1[c] = s1
-    t0 = 0j
-    t1 = 0j
-    for c in range(tasks):
-        t0 += part0[c]
-        t1 += part1[c]
-    out[0, 0] = t0
-    out[1, 0] = t1
-
-
 def _x_both(psi, lam, bit, fixed, cval):
     """x on bit ``bit`` of both states where the ``fixed`` bits other than ``bit`` equal ``cval``
     (a cnot of the backward sweep undone on both states in one pass; no arithmetic)."""
@@ -209,6 +116,53 @@ def _parity_weights(bits, masks, coeffs, shift):
                 parity ^= 1
             w[j] += -coeffs[k] if parity else coeffs[k]
     return w
+
+
+def _pair_sums(psi, lam, bit, w, out):
+    """The adjoint sweep over a run of one-qubit gates on bit ``bit`` in one pass: ``out[a, b]``
+    = sum over the amplitude pairs (a, b = the bit's value) of conj(lam_a) psi_b, taken before both
+    states are multiplied by the 2x2 matrix ``w``.  Every derivative of the run is a linear
+    combination of these four sums (``qsim.state.adjoint``), so a pair costs 4 complex products for
+    all of them plus 8 for the update, whatever the run's length."""
+    half = psi.shape[0] >> 1
+    chunks = max(1, min(_CHUNKS, half))
+    part = np.zeros((chunks, 4), dtype=np.complex128)
+    low = (np.int64(1) << bit) - 1
+    one = np.int64(1) << bit
+    w00, w01, w10, w11 = w[0, 0], w[0, 1], w[1, 0], w[1, 1]
+    for c in prange(chunks):
+        lo = c * half // chunks
+        hi = (c + 1) * half // chunks
+        s00 = 0j
+        s01 = 0j
+        s10 = 0j
+        s11 = 0j
+        for i in range(lo, hi):
+            i0 = ((i >> bit) << (bit + 1)) | (i & low)
+            i1 = i0 | one
+            p0 = complex(psi[i0])
+            p1 = complex(psi[i1])
+            l0 = complex(lam[i0])
+            l1 = complex(lam[i1])
+            c0 = l0.conjugate()
+            c1 = l1.conjugate()
+            s00 += c0 * p0
+            s01 += c0 * p1
+            s10 += c1 * p0
+            s11 += c1 * p1
+            psi[i0] = w00 * p0 + w01 * p1
+            psi[i1] = w10 * p0 + w11 * p1
+            lam[i0] = w00 * l0 + w01 * l1
+            lam[i1] = w10 * l0 + w11 * l1
+        part[c, 0] = s00
+        part[c, 1] = s01
+        part[c, 2] = s10
+        part[c, 3] = s11
+    for k in range(4):
+        total = 0j
+        for c in range(chunks):
+            total += part[c, k]
+        out[k >> 1, k & 1] = total
 
 
 def _diagonal_observable(psi, out, zmasks, coeffs):
@@ -271,9 +225,8 @@ def _axpy(y, c, x):
 _INNER = BySize(_inner)
 _MATRIX_INNER = BySize(_matrix_inner)
 _AXPY = BySize(_axpy)
-_CHAIN = BySize(_one_qubit_chain)
-_CHAIN_2 = BySize(_chain_2)
 _X_BOTH = BySize(_x_both)
+_PAIR_SUMS = BySize(_pair_sums)
 _DIAG_OBS = BySize(_diagonal_observable)
 
 
@@ -291,11 +244,9 @@ def axpy(y: np.ndarray, c: complex, x: np.ndarray) -> None:
     _AXPY(y, y.dtype.type(c), x)
 
 
-def one_qubit_chain(psi, lam, bit, udag, dmat) -> np.ndarray:
-    out = np.zeros(dmat.shape[:2], dtype=np.complex128)
-    kernel = _CHAIN_2 if dmat.shape[:2] == (2, 1) else _CHAIN
-    kernel(psi, lam, np.int64(bit), np.ascontiguousarray(udag, dtype=np.complex128),
-           np.ascontiguousarray(dmat, dtype=np.complex128), out)
+def pair_sums(psi, lam, bit, w) -> np.ndarray:
+    out = np.zeros((2, 2), dtype=np.complex128)
+    _PAIR_SUMS(psi, lam, np.int64(bit), np.ascontiguousarray(w, dtype=np.complex128), out)
     return out
 
 

@@ -324,24 +324,25 @@ def _undo_permutation(psi, lam, op) -> bool:
 
 def _one_qubit_run(psi, lam, run, values, wanted, grad):
     """The backward sweep over ``run`` (one-qubit gates on one qubit, in circuit order) in one pass
-    over both states (``qsim.kernels.reductions.one_qubit_chain``)."""
-    udag, dmats, names = [], [], []
+    over both states.  Undoing the gates one by one, gate k's derivative is <lam_k| D |psi_k> with
+    both states already multiplied by the later gates' inverses; that is <lam| M D M^dag |psi> with
+    M the product of those later gates, a linear combination of the four sums
+    S[a, b] = sum conj(lam_a) psi_b of the current states (``qsim.kernels.reductions.pair_sums``),
+    which then multiplies both states by the whole run's inverse at once."""
+    m_acc = np.eye(2, dtype=np.complex128)  # M: the gates after this one, in circuit order
+    effective, names = [], []
     for op in reversed(run):
         derivs = {}
         if op.free_parameters() & wanted:
             m, derivs = gate_derivatives(op, values, wanted)
         if not derivs:
             m = op.bind(values).matrix() if op.free_parameters() else op.matrix()
-        udag.append(m.conj().T)
-        names.append(list(derivs))
-        dmats.append([derivs[k] for k in derivs])
-    width = max(1, max(len(d) for d in dmats))
-    D = np.zeros((len(run), width, 2, 2), dtype=np.complex128)
-    for k, d in enumerate(dmats):
-        for j, mat in enumerate(d):
-            D[k, j] = mat
-    out = KR.one_qubit_chain(psi.array, lam.array, psi.n_qubits - 1 - run[0].targets[0], np.array(udag), D)
+        m_dag = m_acc.conj().T
+        for name, d in derivs.items():
+            effective.append((name, m_acc @ d @ m_dag))
+        m_acc = m_acc @ np.asarray(m, dtype=np.complex128)
+    # m_acc = U_m ... U_1 (circuit order g_1..g_m): both states are multiplied by its inverse
+    sums = KR.pair_sums(psi.array, lam.array, psi.n_qubits - 1 - run[0].targets[0], m_acc.conj().T)
     phase = np.conj(lam.global_phase) * psi.global_phase
-    for k, ns in enumerate(names):
-        for j, name in enumerate(ns):
-            grad[name] += 2.0 * float((out[k, j] * phase).real)
+    for name, e in effective:
+        grad[name] += 2.0 * float((np.sum(e * sums) * phase).real)
