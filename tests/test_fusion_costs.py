@@ -31,7 +31,7 @@ def test_small_circuit_uses_the_fallback_and_writes_nothing(cache, monkeypatch):
 def test_wide_circuit_calibrates_once_and_caches_per_machine(cache, monkeypatch):
     calls = []
 
-    def fake(precision, n=KC.CALIBRATION_QUBITS, reps=3):
+    def fake(precision, n=None, reps=3):
         calls.append(precision)
         return {k: 1.0 + k for k in range(1, KC.MAX_K + 1)}
 

@@ -10,7 +10,7 @@ pass over the same state (``gates.scale``).  The figures come from, in order:
    depend on, as Numba's own cache does: the CPU name and features LLVM reports, the Numba version
    and ``KERNELS_VERSION`` (bumped when a kernel changes its speed), so a cache directory shared
    between machines never hands one machine another's figures;
-3. a calibration (``calibrate``: about 0.3 s on a 2^22 state per precision), run only for a
+3. a calibration (``calibrate``: about a second on a 64 MiB state per precision), run only for a
    circuit of at least ``CALIBRATE_MIN_QUBITS`` qubits, whose simulation takes seconds anyway, and
    written to the cache file; ``QSIM_CALIBRATE=0`` turns it off;
 4. otherwise ``FALLBACK``, measured on the 2-core Zen 3 VM the project is developed on: a small
@@ -36,9 +36,9 @@ import numpy as np
 
 from qsim.launch import launched_under_mpi
 
-KERNELS_VERSION = 2
+KERNELS_VERSION = 3
 CALIBRATE_MIN_QUBITS = 20
-CALIBRATION_QUBITS = 22
+CALIBRATION_BYTES = 1 << 26  # a 64 MiB state: twice the last-level cache here, so DRAM-bound
 MAX_K = 5
 
 # Measured 2026-12-02, interleaved A/B at n=24 (benchmarks/gates.py, dense kernel with 4-row blocking).
@@ -99,12 +99,15 @@ def _write(path: Path, tables: dict) -> None:
         pass
 
 
-def calibrate(precision: str, n: int = CALIBRATION_QUBITS, reps: int = 3) -> dict:
-    """Measure ``{k: passes}`` for k = 1..MAX_K on a 2^n state of ``precision`` (best of ``reps``)."""
+def calibrate(precision: str, n: int | None = None, reps: int = 2) -> dict:
+    """Measure ``{k: passes}`` for k = 1..MAX_K on a 2^n state of ``precision`` (default: a state
+    of ``CALIBRATION_BYTES``), best of ``reps``."""
     from qsim.kernels import gates as KG
     from qsim.state.apply import apply_dense
 
     dtype = np.complex64 if precision == "single" else np.complex128
+    if n is None:
+        n = (CALIBRATION_BYTES // np.dtype(dtype).itemsize).bit_length() - 1
     state = np.full(1 << n, 1 / np.sqrt(1 << n), dtype=dtype)
     one = dtype(1)
     rng = np.random.default_rng(5)
@@ -124,10 +127,9 @@ def calibrate(precision: str, n: int = CALIBRATION_QUBITS, reps: int = 3) -> dic
         z = rng.normal(size=(1 << k, 1 << k)) + 1j * rng.normal(size=(1 << k, 1 << k))
         u, _ = np.linalg.qr(z)
         bits = list(range(n // 2, n // 2 + k))
-        t = best(lambda: apply_dense(state, bits, u))
-        t_pass = min(t_pass, best(lambda: KG.scale(state, one)))  # the pass bound, re-measured between
-        out[k] = t / t_pass
-    return {k: max(v, 1.0) for k, v in out.items()}
+        out[k] = best(lambda: apply_dense(state, bits, u))
+    t_pass = min(t_pass, best(lambda: KG.scale(state, one)))  # the pass bound, before and after
+    return {k: max(t / t_pass, 1.0) for k, t in out.items()}
 
 
 def dense_costs(precision: str = "double", width: int = 0) -> dict:
