@@ -201,7 +201,8 @@ def _packed(dev, c):
 @pytest.mark.parametrize("n", [2, 5, 6])
 def test_packed_program_equals_the_oracle(n, precision):
     """The one-call packed program (qsim.state.packed) on random circuits: every parametrised gate,
-    controls, powers, cnots; states in the plain-Python tier (<= 5 qubits) and the compiled one."""
+    controls, powers, cnots; tiny states (whichever path they take) and states on the compiled
+    kernels."""
     from oracle import ATOL, Oracle
 
     built = 0
@@ -218,7 +219,8 @@ def test_packed_program_equals_the_oracle(n, precision):
             want = Oracle(Circuit(list(bound.instructions))).psi
             np.testing.assert_allclose(got, want, atol=ATOL[precision])
         built += _packed(dev, c) is not None
-    assert built  # some of the circuits ran on the packed path (a bare controlled gphase keeps the other)
+    if n >= 6:  # (tinier states may take a path of their own)
+        assert built  # some of the circuits ran on the packed path
 
 
 @pytest.mark.parametrize("above", [0, 1])
