@@ -330,7 +330,7 @@ def _one_qubit_run(psi, lam, run, values, wanted, grad):
     S[a, b] = sum conj(lam_a) psi_b of the current states (``qsim.kernels.reductions.pair_sums``),
     which then multiplies both states by the whole run's inverse at once."""
     m_acc = np.eye(2, dtype=np.complex128)  # M: the gates after this one, in circuit order
-    effective, names = [], []
+    effective = []
     for op in reversed(run):
         derivs = {}
         if op.free_parameters() & wanted:
