@@ -20,6 +20,17 @@ from qsim.state.statevector import StateVector
 N = 5
 
 
+@pytest.fixture(autouse=True, params=["numpy", "kernels"])
+def state_path(request, monkeypatch):
+    """Every test on both paths: states of <= 5 qubits use NumPy bodies (qsim.state.small), larger
+    ones the Numba kernels; "kernels" sends the small states of these tests to the kernels too."""
+    from qsim.state import small
+
+    if request.param == "kernels":
+        monkeypatch.setattr(small, "SMALL_MAX_QUBITS", -1)
+    return request.param
+
+
 def _sv(psi, precision="double"):
     sv = StateVector(int(np.log2(len(psi))), precision)
     sv.array[:] = psi.astype(sv.dtype)
@@ -295,3 +306,24 @@ def test_small_allocations_do_not_probe_memory(monkeypatch):
     StateVector(20)  # 16 MiB: under PROBE_MIN_BYTES
     with pytest.raises(AssertionError):
         check_fits(22, np.complex128)  # 64 MiB: checked
+
+
+def test_both_paths_draw_the_same_shots_and_agree(make_random_state, monkeypatch, precision):
+    from qsim.state import small
+
+    psi = make_random_state(5)
+    psi[[3, 17, 31]] = 0  # zero amplitudes, the last one included
+    psi /= np.linalg.norm(psi)
+    u = random_unitary(2, np.random.default_rng(8))
+    out = {}
+    for limit in (5, -1):
+        monkeypatch.setattr(small, "SMALL_MAX_QUBITS", limit)
+        sv = _sv(psi, precision)
+        sv.apply((3, 1), u, (0,), (1,))
+        sv.apply((), np.array([[np.exp(0.2j)]]), (4, 2), (0, 1))  # a controlled phase: no targets
+        p1 = sv.prob_one(2)
+        sv.collapse(2, 1, p1)
+        out[limit] = (sv.sample(3000, np.random.default_rng(9)), sv.state_vector().copy(), p1, sv.norm_squared())
+    np.testing.assert_array_equal(out[5][0], out[-1][0])
+    assert_close(out[5][1], out[-1][1], ATOL[precision])
+    assert abs(out[5][2] - out[-1][2]) < ATOL[precision] and abs(out[5][3] - 1) < 10 * ATOL[precision]

@@ -14,6 +14,7 @@ import numpy as np
 
 from qsim.circuit.operations import Conditional, GateOp, Measure, Reset
 from qsim.errors import InternalError
+from qsim.state import small
 from qsim.state.fusion import fuse, fuse_two_qubit_blocks  # noqa: F401  (fuse_two_qubit_blocks re-exported)
 
 
@@ -371,6 +372,8 @@ class CompiledCircuit:
         """(steps, terminal measurements) for ``values``, as ``lower`` gives them."""
         if self.straight:
             items = self.unitaries(values)
+            if self._program is False and small.handles(self.n):
+                self._program = None  # a tiny state applies gates with NumPy (qsim.state.small): no Numba
             if self._program is False:
                 from qsim.state.packed import PackedProgram
 

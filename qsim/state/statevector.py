@@ -26,13 +26,28 @@ from __future__ import annotations
 import numpy as np
 
 from qsim.errors import InternalError, ValidationError
-from qsim.kernels import gates as KG
-from qsim.kernels import measure as KM
-from qsim.kernels.compare import distance_squared
 from qsim.state import sampling
-from qsim.state.apply import _fixed, _offsets, apply_dense, apply_unitary
+from qsim.state import small as S
 from qsim.state.memory import check_fits, dtype_for
 from qsim.state.observable_terms import observable_terms
+
+
+class _Kernels:
+    """``qsim.kernels`` and ``qsim.state.apply``, imported on first use: a tiny state
+    (``qsim.state.small``) may never need them, and importing them imports Numba."""
+
+    def __getattr__(self, name):
+        from qsim.kernels import gates, measure
+        from qsim.kernels.compare import distance_squared
+        from qsim.state import apply
+
+        found = {"G": gates, "M": measure, "distance_squared": distance_squared, "apply_unitary": apply.apply_unitary,
+                 "apply_dense": apply.apply_dense, "offsets": apply._offsets, "fixed": apply._fixed}
+        self.__dict__.update(found)
+        return found[name]
+
+
+K = _Kernels()
 
 _SWAP = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=np.complex128)
 _PROB_CHUNK = 1 << 20  # amplitudes per step of the probability vector's conversion
@@ -63,6 +78,7 @@ class StateVector:
         self.placement = [n_qubits - 1 - q for q in range(n_qubits)]  # mutated in place, never rebound
         self._moved = False  # placement differs from the canonical one
         self.global_phase = 1.0 + 0.0j
+        self._small = S.handles(n_qubits)  # NumPy bodies, no Numba (qsim.state.small)
 
     # ----------------------------------------------------------------- the array and its placement
     @property
@@ -103,7 +119,10 @@ class StateVector:
             want, have = n - 1 - q, pos[q]
             if have != want:
                 other = at[want]
-                KG.apply_swap(a, _offsets([want, have]), _fixed([want, have]), np.int64(0), ())
+                if self._small:
+                    S.apply(a, [want, have], _SWAP)
+                else:
+                    K.G.apply_swap(a, K.offsets([want, have]), K.fixed([want, have]), np.int64(0), ())
                 pos[q], pos[other] = want, have
                 at[want], at[have] = q, other
         self._moved = False
@@ -141,7 +160,8 @@ class StateVector:
             self._moved = any(p != self.n_qubits - 1 - q for q, p in enumerate(pos))
             return
         pos = self.placement
-        apply_unitary(self._own(), [pos[q] for q in targets], matrix, [pos[q] for q in controls], control_states)
+        apply = S.apply if self._small else K.apply_unitary
+        apply(self._own(), [pos[q] for q in targets], matrix, [pos[q] for q in controls], control_states)
 
     def apply_all(self, unitaries):
         """Apply a list of ``(targets, matrix, controls, control_states)`` in order."""
@@ -152,6 +172,7 @@ class StateVector:
         """``apply_all(unitaries)``, sending the items flagged in ``dense`` straight to the dense
         kernels (no structure analysis: the caller knows they are dense for every parameter value)."""
         pos = self.placement
+        apply_dense = S.apply if self._small else K.apply_dense
         for item, is_dense in zip(unitaries, dense):
             targets, matrix, controls, states = item
             if is_dense:
@@ -160,14 +181,16 @@ class StateVector:
                 self.apply(targets, matrix, controls, states)
 
     def prob_one(self, qubit: int) -> float:
-        return float(KM.prob_bit_one(self._a, np.int64(self._bit(qubit))))
+        if self._small:
+            return S.prob_bit_one(self._a, self._bit(qubit))
+        return float(K.M.prob_bit_one(self._a, np.int64(self._bit(qubit))))
 
     def collapse(self, qubit: int, outcome: int, probability: float) -> None:
         """Project ``qubit`` onto ``outcome`` (which had ``probability``) and renormalise."""
         if probability <= 0:
             raise InternalError(f"collapse of qubit {qubit} onto outcome {outcome} of probability {probability}")
-        KG.project(self._own(), np.int64(self._bit(qubit)), np.int64(outcome),
-                   self.dtype.type(1.0 / np.sqrt(probability)))
+        project = S.project if self._small else K.G.project
+        project(self._own(), np.int64(self._bit(qubit)), np.int64(outcome), self.dtype.type(1.0 / np.sqrt(probability)))
 
     def copy(self) -> "StateVector":
         check_fits(self.n_qubits, self.dtype, what="copy of the state vector (for a measurement branch)")
@@ -183,12 +206,14 @@ class StateVector:
         if self.placement != other.placement:
             self._canonical()
             other._canonical()
-        return bool(distance_squared(self._a, other._a, complex(self.global_phase),
+        return bool(K.distance_squared(self._a, other._a, complex(self.global_phase),
                                      complex(other.global_phase)) <= atol * atol)
 
     # ----------------------------------------------------------------- reading
     def norm_squared(self) -> float:
-        return float(KM.norm_squared(self._a))
+        if self._small:
+            return S.norm_squared(self._a)
+        return float(K.M.norm_squared(self._a))
 
     def probabilities(self, qubits=None) -> np.ndarray:
         """Marginal distribution over ``qubits`` (in that order, first = most significant)."""
@@ -207,9 +232,9 @@ class StateVector:
                 np.abs(a[lo:lo + _PROB_CHUNK], out=part)
                 np.square(part, out=part)
         elif len(qubits) <= 12:
-            KM.marginal_small(self._a, bits, out)
+            K.M.marginal_small(self._a, bits, out)
         else:
-            KM.marginal_large(self._a, _offsets(bits), _fixed(list(bits)), out)
+            K.M.marginal_large(self._a, K.offsets(bits), K.fixed(list(bits)), out)
         return out
 
     def expectation(self, observable, targets, squared: bool = False) -> float:
@@ -217,8 +242,8 @@ class StateVector:
         total = 0.0
         for coeff, xmask, zmask, yphase, dense_bits, dense in observable_terms(observable, targets, self._bit,
                                                                                squared):
-            s = KM.expectation_sum(self._a, np.int64(xmask), np.int64(zmask), complex(yphase),
-                                   dense.astype(np.complex128), _offsets(dense_bits), _fixed(dense_bits))
+            s = K.M.expectation_sum(self._a, np.int64(xmask), np.int64(zmask), complex(yphase),
+                                    dense.astype(np.complex128), K.offsets(dense_bits), K.fixed(dense_bits))
             total += coeff * s.real
         return float(total)
 
@@ -240,7 +265,10 @@ class StateVector:
         self._canonical()
         a = self._own()
         if self.global_phase != 1:
-            KG.scale(a, self.dtype.type(self.global_phase))
+            if self._small:
+                a *= self.dtype.type(self.global_phase)
+            else:
+                K.G.scale(a, self.dtype.type(self.global_phase))
             self.global_phase = 1.0 + 0.0j
         self._shared = True
         return a
@@ -249,13 +277,16 @@ class StateVector:
         qubits = list(qubits)
         bits = [self._bit(q) for q in qubits]
         out = np.zeros((1 << len(qubits),) * 2, dtype=np.complex128)
-        KM.reduced_density(self._a, _offsets(bits), _fixed(bits), out)
+        K.M.reduced_density(self._a, K.offsets(bits), K.fixed(bits), out)
         return out
 
     def sample(self, shots: int, rng: np.random.Generator) -> np.ndarray:
         """``shots`` basis indices (big-endian over all qubits) drawn from |psi|^2."""
         self._canonical()  # the same draws give the same shots on every backend and placement
         draws = sampling.sorted_draws(rng, shots)
+        if self._small:
+            return S.sample(self._a, draws)
+        KM = K.M
         weights = KM.chunk_weights(self._a, sampling.chunk_count(self._a.shape[0]))
         starts, total = sampling.cdf_starts(weights)
         out = np.empty(shots, dtype=np.int64)
