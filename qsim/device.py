@@ -37,7 +37,7 @@ class Task:
     """A finished local task (runs are synchronous); ``result()`` returns its ``Result``."""
 
     def __init__(self, result):
-        self.id = result.task_metadata.get("id", str(uuid.uuid4()))
+        self.id = result.task_metadata.get("id") or str(uuid.uuid4())
         self._result = result
 
     def result(self):

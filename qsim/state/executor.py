@@ -204,7 +204,7 @@ class _Runner:
             if keep0 and keep1:
                 if not getattr(p.state, "distributed", False):  # a distributed copy agrees on its own check
                     self.branch_budget = check_branch_fits(
-                        len(out) + len(paths) - i, p.state.n_qubits, p.state.array.dtype,
+                        len(out) + len(paths) - i, p.state.n_qubits, p.state.dtype,
                         self.stats["midCircuitMeasurements"] + self.stats["resets"], self.branch_budget)
                 children = [(0, w0, p0, p.state), (1, w1, p1, p.state.copy())]
             elif keep0:
