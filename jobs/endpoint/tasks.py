@@ -299,8 +299,9 @@ def results_path(row: dict, s3_root: Path) -> Path:
 def run_task(row: dict, device, s3_root: Path, cancelled=lambda: False) -> tuple[str, str | None]:
     """Run one claimed task; write results.json unless ``cancelled()``; return (status, failure reason)."""
     import qsim
-    from jobs.lifecycle.staging import atomic_write_bytes
+    from jobs.lifecycle.staging import atomic_text
     from qsim.errors import QsimError
+    from qsim.state.results import dump
 
     action = json.loads(row["action"])
     t0 = time.perf_counter()
@@ -309,7 +310,7 @@ def run_task(row: dict, device, s3_root: Path, cancelled=lambda: False) -> tuple
     except QsimError as e:
         return "FAILED", f"{type(e).__name__}: {e}"[:1024]
     ms = int(round((time.perf_counter() - t0) * 1000))
-    payload = result.to_dict()
+    payload = result.to_dict(arrays=True)  # arrays stay arrays: streamed below, no list copy
     payload["taskMetadata"].update({
         "id": row["arn"], "shots": row["shots"], "deviceId": row["device_arn"], "status": "COMPLETED",
         "createdAt": _iso(row["created_at"]), "endedAt": _iso(time.time()), "qsimVersion": qsim.__version__})
@@ -325,7 +326,8 @@ def run_task(row: dict, device, s3_root: Path, cancelled=lambda: False) -> tuple
         "qsim": {"device": "local:qsim/statevector", "version": qsim.__version__}}
     if cancelled():
         return "CANCELLED", None
-    atomic_write_bytes(results_path(row, s3_root), json.dumps(payload).encode())
+    with atomic_text(results_path(row, s3_root)) as fp:
+        dump(payload, fp)
     return "COMPLETED", None
 
 

@@ -3,7 +3,7 @@
 Who calls this: ``jobs.lifecycle.driver`` (code, at create time, so the job runs the code as it
 was when created, as Braket's upload does; inputs and checkpoints when a job is staged; checkpoints
 and ``model.tar.gz`` when it finishes), ``jobs.lifecycle.supervisor`` (the space reserve) and
-``atomic_write_bytes`` for anyone. Locations are already validated local paths.
+``atomic_write_bytes``/``atomic_text`` for anyone. Locations are already validated local paths.
 
 Archives are extracted by ``safe_extract`` alone (one home for it): plain files and directories
 only, every path resolved against the real destination before it is written; absolute names,
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import shutil
 import stat
@@ -87,6 +88,17 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (see ``_replacing``)."""
     with _replacing(path) as f:
         f.write(data)
+
+
+@contextlib.contextmanager
+def atomic_text(path: Path):
+    """A text file (UTF-8) that replaces ``path`` atomically when the block ends without error: for
+    writers that stream (``qsim.state.results.dump``) instead of building the whole content."""
+    with _replacing(path) as f:
+        text = io.TextIOWrapper(f, encoding="utf-8")
+        yield text
+        text.flush()
+        text.detach()
 
 
 def _atomic_copy_file(src: Path, dst: Path) -> None:
