@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import re
 import subprocess
 import sys
 import time
@@ -111,6 +112,25 @@ class _Watch:
         processes.write_registry(self.paths.registry, [])
 
 
+START_ATTEMPTS = 3  # MPICH's UCX start-up fails now and then on a loaded host (inside MPI_Init)
+_MPI_START_ERROR = re.compile(rb"Fatal error in (?:internal_|P?MPI_)Init\w*")
+
+
+def mpi_start_failed(paths: JobPaths, log_start: int) -> str | None:
+    """What MPI said, if the launcher's failure came from MPI's own start-up before any rank ran the
+    job's code: no rank wrote its record (``ranks/<r>.json`` is written right after MPI_Init) and
+    the log written since the launch holds MPI_Init's fatal error. Starting again is then safe."""
+    if paths.rank_files():
+        return None
+    try:
+        with open(paths.log_file, "rb") as f:
+            f.seek(log_start)
+            found = _MPI_START_ERROR.search(f.read(1 << 20))
+    except OSError:
+        return None
+    return found.group(0).decode() if found else None
+
+
 def supervise(store: Store, job_id: str) -> str:
     row = store.get(job_id)
     request = row.request
@@ -140,24 +160,32 @@ def supervise(store: Store, job_id: str) -> str:
         return driver.finish(store, job_id, paths, request, "exited", 1)
     grace = kill_grace(store.home)
     hold_reserve(paths)
-    _log(paths, "launching: " + " ".join(cmd))
-    with open(paths.log_file, "ab") as log:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                cwd=paths.code_dir, env=launcher_environment(job_id, store.home, network),
-                                start_new_session=True)
-    driver.launched(store, job_id, f"Running {rank_count(request)} rank(s) under mpirun", proc.pid)
-    watch = _Watch(store, job_id, paths, request, proc.pid, watchdog)
-    outcome, note = watch.poll(proc, started + max_runtime(request))
-    if outcome == "aborted":  # some launchers (mpiexec.gforker) are slow to end the other ranks
-        _log(paths, f"a rank failed: terminating the others (TERM, then KILL after {min(grace, 2.0):g} s)")
-        watch.kill_everything(min(grace, 2.0))
-        outcome = "exited"
-    if outcome != "exited":
-        why = {"timeout": "max runtime exceeded", "cancel": "cancel requested", "volume": note}[outcome]
-        _log(paths, f"{why}: terminating all ranks (TERM, then KILL after {grace:g} s)")
-        watch.kill_everything(grace)
-    code = proc.wait()
-    watch.kill_everything(min(grace, 2.0))  # stragglers the script left behind, setsid or not
+    for attempt in range(1, START_ATTEMPTS + 1):
+        log_start = paths.log_file.stat().st_size if paths.log_file.exists() else 0
+        _log(paths, "launching: " + " ".join(cmd))
+        with open(paths.log_file, "ab") as log:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    cwd=paths.code_dir, env=launcher_environment(job_id, store.home, network),
+                                    start_new_session=True)
+        again = f" (start-up attempt {attempt} of {START_ATTEMPTS})" if attempt > 1 else ""
+        driver.launched(store, job_id, f"Running {rank_count(request)} rank(s) under mpirun{again}", proc.pid)
+        watch = _Watch(store, job_id, paths, request, proc.pid, watchdog)
+        outcome, note = watch.poll(proc, started + max_runtime(request))
+        if outcome == "aborted":  # some launchers (mpiexec.gforker) are slow to end the other ranks
+            _log(paths, f"a rank failed: terminating the others (TERM, then KILL after {min(grace, 2.0):g} s)")
+            watch.kill_everything(min(grace, 2.0))
+            outcome = "exited"
+        if outcome != "exited":
+            why = {"timeout": "max runtime exceeded", "cancel": "cancel requested", "volume": note}[outcome]
+            _log(paths, f"{why}: terminating all ranks (TERM, then KILL after {grace:g} s)")
+            watch.kill_everything(grace)
+        code = proc.wait()
+        watch.kill_everything(min(grace, 2.0))  # stragglers the script left behind, setsid or not
+        failed_start = outcome == "exited" and code != 0 and mpi_start_failed(paths, log_start)
+        if not failed_start or attempt == START_ATTEMPTS:
+            break
+        _log(paths, f"MPI failed to start ({failed_start}) before any rank ran the job's code: "
+                    f"starting the ranks again")
     if outcome == "exited":
         note = watch.over_volume()
         outcome = "volume" if note else outcome

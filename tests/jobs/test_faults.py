@@ -299,3 +299,54 @@ def _spec(tmp_path: Path) -> Path:
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps(request(tmp_path, "pass\n", name="cli-full")))
     return spec
+
+
+# A launcher that fails the way MPICH's UCX start-up sometimes does on a loaded host (inside
+# MPI_Init, before any rank runs the job's code) for its first `fails` calls, then runs the rank.
+FLAKY_LAUNCHER = """#!{python}
+import os, sys
+if "--version" in sys.argv:  # the launcher's own probe (Open MPI or not)
+    sys.exit(0)
+calls = int(open({state!r}).read()) if os.path.exists({state!r}) else 0
+open({state!r}, "w").write(str(calls + 1))
+if calls < {fails}:
+    print("Abort(406470671) on node 0: Fatal error in internal_Init_thread: Other MPI error", flush=True)
+    sys.exit(15)
+args = sys.argv[1:]
+program = args[args.index("-n") + 2:]
+os.execv(program[0], program)
+"""
+
+
+def flaky_launcher(tmp_path: Path, fails: int) -> tuple[Path, Path]:
+    state, launcher = tmp_path / "launches", tmp_path / "flaky" / "mpirun"
+    launcher.parent.mkdir()
+    launcher.write_text(FLAKY_LAUNCHER.format(python=sys.executable, state=str(state), fails=fails))
+    launcher.chmod(0o755)
+    return launcher, state
+
+
+@pytest.mark.parametrize("fails, status, launches", [(2, "COMPLETED", 3), (9, "FAILED", 3)])
+def test_mpi_start_up_failure_is_retried(tmp_path, client, monkeypatch, fails, status, launches):
+    """MPI failing inside MPI_Init (no rank ran the job's code) starts the ranks again, up to three
+    attempts in all; the job's own code then runs once."""
+    launcher, state = flaky_launcher(tmp_path, fails)
+    monkeypatch.setenv("QSIM_MPIRUN", str(launcher))
+    script = "from jobs import save_job_result\nsave_job_result({'ran': 1})\n"
+    arn = client.create_job(**request(tmp_path, script))["jobArn"]
+    job = wait(client, arn)
+    assert job["status"] == status, job.get("failureReason")
+    assert int(state.read_text()) == launches
+    assert event_types(job).count("RUNNING") == launches
+    log = Path(job_row(client, arn).job_dir, "log.txt").read_text()
+    assert log.count("MPI failed to start (Fatal error in internal_Init_thread)") == launches - 1
+    assert_nothing_left(client, arn)
+
+
+def test_a_failure_after_start_up_is_not_retried(tmp_path, client, monkeypatch):
+    """Once a rank is past MPI_Init the job's code may have run: a failure then is the job's."""
+    launcher, state = flaky_launcher(tmp_path, 0)
+    monkeypatch.setenv("QSIM_MPIRUN", str(launcher))
+    script = "print('Fatal error in internal_Init_thread (the job printed it)')\nraise SystemExit(3)\n"
+    job = wait(client, client.create_job(**request(tmp_path, script))["jobArn"])
+    assert job["status"] == "FAILED" and int(state.read_text()) == 1
