@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import os
 
+# What MPICH prints when MPI itself fails to start (inside MPI_Init, before any rank's program runs):
+# MPICH 5's UCX start-up does so now and then on a loaded host. Launchers that retry such a start
+# (the jobs supervisor, the test suite's mpirun helper) recognise it by this pattern.
+MPI_START_FAILURE = r"Fatal error in (?:internal_|P?MPI_)Init\w*"
+
 # Set by MPICH/Hydra, Open MPI, MPICH's mpiexec and PMIx launchers respectively.
 MPI_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "PMIX_SIZE")
 

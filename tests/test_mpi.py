@@ -10,6 +10,7 @@ checks that 4 ranks compiling into an empty cache at once do not break each othe
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import textwrap
 
 import pytest
 
-from qsim.launch import find_mpirun
+from qsim.launch import MPI_START_FAILURE, find_mpirun
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MPIRUN = find_mpirun()
@@ -40,20 +41,25 @@ GOOD_PROGRAM = textwrap.dedent("""\
 
 
 def mpirun(n, args, *, timeout, env=None, cwd=ROOT):
-    """Run ``mpirun -n n python args...``; kill the whole process group on timeout."""
+    """Run ``mpirun -n n python args...``; kill the whole process group on timeout. A start that MPI
+    itself fails (inside MPI_Init, before any rank ran ``args``) is tried again, twice at most, as
+    the jobs supervisor does (``qsim.launch.MPI_START_FAILURE``)."""
     full_env = dict(os.environ)
     full_env.update({"QSIM_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"})
     full_env.pop("QSIM_TRACEBACK", None)
     full_env.update(env or {})
     cmd = [MPIRUN, "-n", str(n), sys.executable, *args]
-    proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"`{' '.join(cmd)}` hung for {timeout} s\n--- stdout\n{out}\n--- stderr\n{err}")
+    for attempt in range(3):
+        proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            pytest.fail(f"`{' '.join(cmd)}` hung for {timeout} s\n--- stdout\n{out}\n--- stderr\n{err}")
+        if proc.returncode == 0 or not re.search(MPI_START_FAILURE, out + err):
+            break
     return proc.returncode, out, err
 
 

@@ -31,6 +31,7 @@ from jobs.lifecycle.staging import RESERVE_BYTES, hold_reserve
 from jobs.runtime.environment import inherited_environment
 from jobs.store.db import Store
 from jobs.store.layout import JobPaths
+from qsim.launch import MPI_START_FAILURE
 
 POLL_SECONDS = 0.1
 SWEEP_SECONDS = 0.5  # how often the supervisor lists its descendants and measures the job directory
@@ -113,7 +114,7 @@ class _Watch:
 
 
 START_ATTEMPTS = 3  # MPICH's UCX start-up fails now and then on a loaded host (inside MPI_Init)
-_MPI_START_ERROR = re.compile(rb"Fatal error in (?:internal_|P?MPI_)Init\w*")
+_MPI_START_ERROR = re.compile(MPI_START_FAILURE.encode())
 
 
 def mpi_start_failed(paths: JobPaths, log_start: int) -> str | None:
