@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.jobs.conftest import assert_no_processes, event_types, request, wait, wait_for_file
+from tests.jobs.conftest import assert_no_processes, event_flow, event_types, request, wait, wait_for_file
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -39,7 +39,7 @@ def test_completes(tmp_path, client, instances):
     arn = client.create_job(**request(tmp_path, "print('hello')\n", instances=instances))["jobArn"]
     job = wait(client, arn)
     assert job["status"] == "COMPLETED", job.get("failureReason")
-    assert event_types(job) == COMPLETED_EVENTS
+    assert event_flow(job) == COMPLETED_EVENTS
     assert job["createdAt"] <= job["startedAt"] <= job["endedAt"]
     assert job["billableDuration"] == round((job["endedAt"] - job["startedAt"]).total_seconds() * 1000)
     assert "failureReason" not in job
@@ -66,7 +66,7 @@ raise ValueError("bad angle 3.2")
     job = wait(client, arn)
     assert job["status"] == "FAILED"
     assert job["failureReason"] == "ValueError: bad angle 3.2"
-    assert event_types(job) == FAILED_EVENTS
+    assert event_flow(job) == FAILED_EVENTS
     assert_no_processes(client, arn)
     assert "Traceback" in client.get_job_log(arn).read_text()
 
