@@ -175,27 +175,16 @@ def read_registry(path: Path) -> list[tuple[int, int]]:
 def _signal_all(job_id: str, pgid: int | None, sig: int, known=()) -> bool:
     """Send ``sig`` to the launcher's group, every marked process and every ``known`` (pid, start)
     still running; True if anything was left."""
-    left = False
-    for pid, st in known:
-        if alive(pid, st):
-            left = True
-            try:
-                os.kill(pid, sig)
-            except OSError:
-                pass
+    targets = [(os.kill, pid) for pid, st in known if alive(pid, st)]
     if pgid and group_alive(pgid):
-        left = True
+        targets.append((os.killpg, pgid))
+    targets += [(os.kill, pid) for pid in job_processes(job_id)]
+    for send, target in targets:
         try:
-            os.killpg(pgid, sig)
-        except OSError:
+            send(target, sig)
+        except OSError:  # gone in the meantime
             pass
-    for pid in job_processes(job_id):
-        left = True
-        try:
-            os.kill(pid, sig)
-        except OSError:
-            pass
-    return left
+    return bool(targets)
 
 
 def _any_left(job_id: str, pgid: int | None, known) -> bool:
