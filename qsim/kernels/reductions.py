@@ -29,6 +29,7 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import register_jitable
 
+from qsim.kernels.gates import _core_dense_block
 from qsim.kernels.gates import _insert_zeros as _spread
 from qsim.kernels.tiers import OPTS, BySize
 
@@ -435,16 +436,11 @@ def _apply_blocks(state, kinds, tbits, ntargets, fixed, nfixed, cvals, mats):
                     if (a >> (k - 1 - j)) & 1:
                         o |= np.int64(1) << tbits[b, j]
                 offs[a] = o
+            offs_k, xs_k, p = offs[:dim], xs[:dim], (m,)
             for r in range(0, count, run):
                 i0 = _spread(r, fx) | cval
                 for t in range(i0, i0 + run):
-                    for a in range(dim):
-                        xs[a] = state[t + offs[a]]
-                    for a in range(dim):
-                        s = m[a, 0] * xs[0]
-                        for col in range(1, dim):
-                            s += m[a, col] * xs[col]
-                        state[t + offs[a]] = s
+                    _core_dense_block(state, t, offs_k, xs_k, p)
 
 
 _BLOCKS = BySize(_apply_blocks)
