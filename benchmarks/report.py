@@ -71,12 +71,26 @@ def circuits(d, title):
 
 
 def variational(d):
-    out = [f"**Variational loop** ({_ctx(d)}; {d['precision']})", "",
-           "| n | evals/s | 1/best call | median call ms | peers (evals/s) |", "|---:|---:|---:|---:|---|"]
+    out = [f"**Variational loop** ({_ctx(d)}): HEA <sum Z_i> evaluations per second, then full gradients", "",
+           "| simulator | n | params | evals/s | best call ms | median call ms |", "|---|---:|---:|---:|---:|---:|"]
+    for r in d["rows"] + d.get("peers", []):
+        out.append(f"| {r['simulator']} | {r['n']} | {r['parameters']} | {r['evals_per_s']:.1f} | "
+                   f"{r['best_call_ms']:.2f} | {r['median_call_ms']:.2f} |")
+    if d.get("gradients"):
+        out += ["", "| gradient | n | params | best s | median s |", "|---|---:|---:|---:|---:|"]
+        for r in d["gradients"]:
+            out.append(f"| {r['simulator']} | {r['n']} | {r['parameters']} | {r['best_s']:.3f} | {r['median_s']:.3f} |")
+    return out
+
+
+def peers(d, title):
+    """``benchmarks/peers.py`` output: one row per (kind, n, simulator), run interleaved."""
+    out = [f"**{title}** (best of {d['reps']}; passes = time / an in-run rmw pass; RSS over the state)", "",
+           "| kind | n | simulator | best s | median s | passes | RSS / state | x qsim c128 |",
+           "|---|---:|---|---:|---:|---:|---:|---:|"]
     for r in d["rows"]:
-        peers = ", ".join(f"{k} {v}" for k, v in (r.get("peers_evals_per_s") or {}).items())
-        out.append(f"| {r['n']} | {r['evals_per_s']:.1f} | {r['one_over_best']:.1f} | {r['median_call_ms']:.2f} | "
-                   f"{peers} |")
+        out.append(f"| {r['kind']} | {r['n']} | {r['sim']} | {r['best_s']:.3f} | {r['median_s']:.3f} | "
+                   f"{r['passes']:.1f} | {r['rss_over_state']:.2f} | {r['time_over_qsim_c128']:.2f} |")
     return out
 
 
@@ -100,6 +114,10 @@ def main(argv=None):
         d = _load(name)
         if d:
             parts += circuits(d, title) + [""]
+    for name in sorted(p.stem for p in RESULTS.glob("peers*.json")):
+        d = _load(name)
+        if d and d.get("rows"):
+            parts += peers(d, f"Peers side by side ({name})") + [""]
     print("\n".join(parts))
 
 
