@@ -24,6 +24,16 @@ REPO = Path(__file__).resolve().parent.parent
 PEER_RMW_GBS = 54.8
 
 
+def peak_rss_bytes() -> int:
+    """This process's peak resident size (``VmHWM``).  Not ``getrusage``'s ``ru_maxrss``, which
+    carries a forking parent's peak across exec."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def one_pass_seconds(n: int, gbs: float, itemsize: int = 16) -> float:
     """Time to read and write every amplitude of an n-qubit state once at ``gbs`` GB/s."""
     return 2 * itemsize * (1 << n) / (gbs * 1e9)

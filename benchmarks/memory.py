@@ -37,14 +37,9 @@ import json, sys
 kind, n, precision, result = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 sys.path.insert(0, sys.argv[5])
 
-def hwm():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-
 import qsim
 from benchmarks import workloads as W
+from benchmarks._common import peak_rss_bytes as hwm
 
 def build(m):
     c = {"qft": W.qft, "brick": W.brick}[kind](m)

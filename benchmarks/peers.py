@@ -1,7 +1,8 @@
 """qsim and its peers in ONE run, interleaved, on the same circuits: time, passes over the state, peak RSS.
 
 Each cell (simulator, workload, n, precision) runs in a fresh subprocess (so its peak RSS is its
-own): it builds the circuit in the simulator's own API, runs one untimed warm-up at n=14 (JIT
+own; what is reported is the peak resident size the run adds to the warmed-up process, as
+``benchmarks/memory.py`` measures it, so 1.0 is the state alone): it builds the circuit in the simulator's own API, runs one untimed warm-up at n=14 (JIT
 and plan caches), then times ``reps`` runs of the full circuit including handing the final state
 back as an array.  Cells are interleaved: rep 1 of every simulator, then rep 2, ... so that noise
 from other tenants hits them alike.  "passes" = time / one in-place read-modify-write pass over a
@@ -25,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -248,6 +248,7 @@ def cell(sim, kind, n, reps):
         from qsim.kernels.costs import dense_costs
 
         dense_costs("single" if sim == "qsim-c64" else "double", width=n)
+    base = C.peak_rss_bytes()  # interpreter, libraries, compiled kernels: not the run's cost
     c = build(gates(kind, n), n)
     times = []
     for _ in range(reps):
@@ -255,7 +256,7 @@ def cell(sim, kind, n, reps):
         state = run(c)
         times.append(time.perf_counter() - t0)
         del state
-    return {"times": times, "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"times": times, "maxrss_mib": (C.peak_rss_bytes() - base) / 2 ** 20}
 
 
 def rmw_cell(n, itemsize):
