@@ -94,17 +94,18 @@ def _one_qubit_reference(psi, bit, u):
 
 
 @pytest.mark.parametrize("f", _both(KG.apply_dense_1))
-def test_apply_dense_1_several_tasks_every_bit(f):
-    """13 bits: the unrolled low-bit paths (bits 0-2) and the tiled path (bit >= 3, runs shorter and
-    longer than a tile) each with more than one task."""
-    bits = 13
+def test_apply_dense_1_several_tasks_every_bit(f, dtype):
+    """14 bits (13 for plain Python): the unrolled block paths (bits 0-4) and the run path (bit >= 5,
+    runs shorter and longer than a task's 4096 pairs), with two tasks in the compiled builds."""
+    bits = 13 if f is KG.apply_dense_1.py_func else 14
     rng = np.random.default_rng(bits)
-    psi = random_state(bits, rng)
-    u = random_unitary(1, rng)
+    psi = random_state(bits, rng).astype(dtype)
+    u = random_unitary(1, rng).astype(dtype)
     for bit in range(bits):
         s = psi.copy()
         f(s, np.int64(bit), (u[0, 0], u[0, 1], u[1, 0], u[1, 1]))
-        assert_close(s, _one_qubit_reference(psi, bit, u), 1e-12, f"bit {bit}")
+        assert_close(s, _one_qubit_reference(psi.astype(np.complex128), bit, u.astype(np.complex128)),
+                     TOL[dtype], f"bit {bit}")
 
 
 @pytest.mark.parametrize("f", _both(KG.apply_diagonal_1))

@@ -29,7 +29,7 @@ distributed state's relabels through it).
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
+from numba import njit, prange
 from numba.extending import register_jitable
 
 from qsim.kernels.tiers import OPTS as _OPTS  # noqa: F401  (re-exported for the other kernel modules)
@@ -244,65 +244,158 @@ def project(state, bit, outcome, factor):
 
 
 # --------------------------------------------------------------------------- dense 1-qubit, uncontrolled
-@by_size
-def apply_dense_1(state, bit, p):
-    """Uncontrolled 2x2 matrix ``p`` = (m00, m01, m10, m11) on ``bit``: the hot path of every circuit.
+# The uncontrolled one-qubit kernel runs on the state's float view (re, im, re, im, ...) with every
+# index unsigned, so LLVM vectorises it (see qsim.kernels.dense's docstring for why both matter).
+# ``m`` = (m00r, m00i, m01r, m01i, m10r, m10i, m11r, m11i): the 2x2 matrix viewed as reals.
+_PAIRS_PER_TASK = 4096
+_LOW_HALF = 32      # below this partner distance (amplitudes) a task walks whole blocks
 
-    One flat parallel loop over tasks (never a ``prange`` under a serial loop).  For ``bit >= 3`` a
-    task is a contiguous run of up to ``_TILE`` pairs ``(i, i + 2^bit)``; for bits 0-2, whose pairs
-    sit inside 2-, 4- or 8-amplitude blocks, a task is a stretch of whole blocks, each block's
-    pairs written out so the inner loop has unit stride and no trip count of 1 or 2."""
-    m00, m01, m10, m11 = p[0], p[1], p[2], p[3]
+
+@register_jitable
+def _pair_run(x, y, n, m):
+    """Pairs (x[j], y[j]) of complex numbers stored as floats, j < n: (x, y) <- m (x, y)."""
+    m00r, m00i, m01r, m01i, m10r, m10i, m11r, m11i = m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]
+    two = np.uint64(2)
+    one = np.uint64(1)
+    for j in range(np.uint64(n)):
+        ar = x[two * j]
+        ai = x[two * j + one]
+        br = y[two * j]
+        bi = y[two * j + one]
+        x[two * j] = m00r * ar - m00i * ai + m01r * br - m01i * bi
+        x[two * j + one] = m00r * ai + m00i * ar + m01r * bi + m01i * br
+        y[two * j] = m10r * ar - m10i * ai + m11r * br - m11i * bi
+        y[two * j + one] = m10r * ai + m10i * ar + m11r * bi + m11i * br
+
+
+@register_jitable
+def _pair_blocks(x, nblocks, half, m):
+    """``nblocks`` consecutive blocks of 2*half amplitudes (floats ``x``), pairs (j, j + half) inside
+    each; ``half`` is a literal at every call site, so the inner loop is unrolled and the loop over
+    blocks is the one LLVM vectorises."""
+    m00r, m00i, m01r, m01i, m10r, m10i, m11r, m11i = m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]
+    two = np.uint64(2)
+    one = np.uint64(1)
+    h2 = np.uint64(2 * half)
+    size = np.uint64(4 * half)
+    for u in range(np.uint64(nblocks)):
+        a = size * u
+        for jj in range(half):
+            j = np.uint64(jj)
+            ar = x[a + two * j]
+            ai = x[a + two * j + one]
+            br = x[a + h2 + two * j]
+            bi = x[a + h2 + two * j + one]
+            x[a + two * j] = m00r * ar - m00i * ai + m01r * br - m01i * bi
+            x[a + two * j + one] = m00r * ai + m00i * ar + m01r * bi + m01i * br
+            x[a + h2 + two * j] = m10r * ar - m10i * ai + m11r * br - m11i * bi
+            x[a + h2 + two * j + one] = m10r * ai + m10i * ar + m11r * bi + m11i * br
+
+
+@register_jitable
+def _half_out(xa, xb, y, n, cr0, ci0, cr1, ci1):
+    """y[j] = c0 xa[j] + c1 xb[j] over n complex numbers stored as floats (one output row)."""
+    two = np.uint64(2)
+    one = np.uint64(1)
+    for j in range(np.uint64(n)):
+        ar = xa[two * j]
+        ai = xa[two * j + one]
+        br = xb[two * j]
+        bi = xb[two * j + one]
+        y[two * j] = cr0 * ar - ci0 * ai + cr1 * br - ci1 * bi
+        y[two * j + one] = cr0 * ai + ci0 * ar + cr1 * bi + ci1 * br
+
+
+def _dense_1_float(f, bit, m):
+    """The body of ``apply_dense_1`` on the float view ``f`` of the state."""
     half = np.int64(1) << bit
-    npairs = state.shape[0] >> 1
-    if half * state.itemsize >= _FAR_BYTES:
+    npairs = f.shape[0] >> 2
+    if half * 2 * f.itemsize >= _FAR_BYTES:
         # Partners at least 256 MiB apart: interleaving the two streams element by element ran at a
         # fifth of the bandwidth here (as Braket's kernel does: DRAM row conflicts, most likely).
-        # Each task reads a tile of each half into a buffer (two sequential bursts), then writes.
-        ntiles = npairs // _TILE
+        # Each task reads a tile of each half into a buffer (two sequential bursts), then writes
+        # each half in one sequential burst.
+        tile = half if half < _TILE else np.int64(_TILE)
+        ntiles = npairs // tile
         nchunks = min(ntiles, 256)
+        m00r, m00i, m01r, m01i, m10r, m10i, m11r, m11i = m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]
         for c in prange(nchunks):
-            abuf = np.empty(_TILE, dtype=state.dtype)
-            bbuf = np.empty(_TILE, dtype=state.dtype)
+            abuf = np.empty(2 * tile, dtype=f.dtype)
+            bbuf = np.empty(2 * tile, dtype=f.dtype)
             for t in range(c * ntiles // nchunks, (c + 1) * ntiles // nchunks):
-                q = t * _TILE
-                i0 = ((q >> bit) << (bit + 1)) | (q & (half - 1))
-                i1 = i0 + half
-                abuf[:] = state[i0:i0 + _TILE]
-                bbuf[:] = state[i1:i1 + _TILE]
-                for j in range(_TILE):
-                    state[i0 + j] = m00 * abuf[j] + m01 * bbuf[j]
-                for j in range(_TILE):
-                    state[i1 + j] = m10 * abuf[j] + m11 * bbuf[j]
+                q = t * tile
+                a = 2 * (((q >> bit) << (bit + 1)) | (q & (half - 1)))
+                b = a + 2 * half
+                abuf[:] = f[a:a + 2 * tile]
+                bbuf[:] = f[b:b + 2 * tile]
+                _half_out(abuf, bbuf, f[a:a + 2 * tile], tile, m00r, m00i, m01r, m01i)
+                _half_out(abuf, bbuf, f[b:b + 2 * tile], tile, m10r, m10i, m11r, m11i)
         return
-    if half >= 8:
-        run = half if half < _TILE else np.int64(_TILE)
-        for t in prange(npairs // run):
-            q = t * run
-            i0 = ((q >> bit) << (bit + 1)) | (q & (half - 1))
-            for i in range(i0, i0 + run):
-                _core_dense_pair(state, i, i + half, p)
+    per = np.int64(_PAIRS_PER_TASK) if npairs > _PAIRS_PER_TASK else npairs
+    if half >= _LOW_HALF:
+        # contiguous runs of pairs (i, i + half); the two rows as separate slices, so LLVM checks
+        # their overlap once per run instead of giving up on one array indexed twice
+        run = half if half < per else per
+        for t in prange(npairs // per):
+            for q in range(t * per, (t + 1) * per, run):
+                a = 2 * (((q >> bit) << (bit + 1)) | (q & (half - 1)))
+                b = a + 2 * half
+                _pair_run(f[a:a + 2 * run], f[b:b + 2 * run], run, m)
         return
-    size = 2 * half                       # amplitudes per block: 2, 4 or 8
-    per = np.int64(_TILE) * 2             # amplitudes per task
-    if per > state.shape[0]:
-        per = state.shape[0]
-    for t in prange(state.shape[0] // per):
-        lo = t * per
+    # bits 0..4: pairs inside blocks of 2, 4, ... 32 amplitudes; a task is a stretch of whole blocks
+    nb = per // half
+    for t in prange(npairs // per):
+        x = f[4 * per * t:4 * per * (t + 1)]
         if half == 1:
-            for i in range(lo, lo + per, 2):
-                _core_dense_pair(state, i, i + 1, p)
+            _pair_blocks(x, nb, 1, m)
         elif half == 2:
-            for i in range(lo, lo + per, 4):
-                a0 = state[i]
-                a1 = state[i + 1]
-                b0 = state[i + 2]
-                b1 = state[i + 3]
-                state[i] = m00 * a0 + m01 * b0
-                state[i + 1] = m00 * a1 + m01 * b1
-                state[i + 2] = m10 * a0 + m11 * b0
-                state[i + 3] = m10 * a1 + m11 * b1
+            _pair_blocks(x, nb, 2, m)
+        elif half == 4:
+            _pair_blocks(x, nb, 4, m)
+        elif half == 8:
+            _pair_blocks(x, nb, 8, m)
         else:
-            for i in range(lo, lo + per, size):
-                for j in range(i, i + 4):
-                    _core_dense_pair(state, j, j + 4, p)
+            _pair_blocks(x, nb, 16, m)
+
+
+class _Dense1:
+    """``apply_dense_1(state, bit, p)``: the size tiers of ``BySize`` over builds of a float-view
+    body.  ``parallel``, ``serial`` and ``py_func`` take the same arguments as the kernel (for
+    tests); each views the state as floats and the matrix as 8 reals, then runs its build."""
+
+    def __init__(self, body, name):
+        from qsim.kernels.tiers import renamed
+
+        opts = dict(_OPTS, fastmath={"contract"})
+        builds = {"parallel": njit(parallel=True, **opts)(renamed(body, name)),
+                  "serial": njit(**opts)(renamed(body, name + "_serial")), "py_func": body}
+        for tier, build in builds.items():
+            setattr(self, tier, self._wrap(build))
+        self.__name__ = name
+
+    @staticmethod
+    def _wrap(build):
+        def run(state, bit, p):
+            real = np.float32 if state.dtype == np.complex64 else np.float64
+            return build(state.view(real), bit, np.array(p, dtype=state.dtype).view(real))
+        return run
+
+    def __call__(self, state, bit, p):
+        size = state.shape[0]
+        if size <= PYTHON_MAX_AMPLITUDES:
+            return self.py_func(state, bit, p)
+        if size < PARALLEL_MIN_AMPLITUDES:
+            return self.serial(state, bit, p)
+        return self.parallel(state, bit, p)
+
+    def __repr__(self):
+        return f"<size-tiered kernel {self.__name__}>"
+
+
+apply_dense_1 = _Dense1(_dense_1_float, "apply_dense_1")
+apply_dense_1.__doc__ = """Uncontrolled 2x2 matrix ``p`` = (m00, m01, m10, m11) on ``bit``: the hot path of every circuit.
+
+One flat parallel loop over tasks of 4096 pairs (never a ``prange`` under a serial loop), on the
+state's float view with unsigned indices, so the pair arithmetic is packed FMAs.  For ``bit >= 5`` a
+task walks contiguous runs of pairs ``(i, i + 2^bit)``; for bits 0-4, whose pairs sit inside
+blocks of 2..32 amplitudes, a task walks whole blocks with the block's pairs unrolled."""
