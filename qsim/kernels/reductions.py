@@ -12,8 +12,6 @@
   one pass: the four sums sum conj(lam_a) psi_b over the bit's amplitude pairs (every derivative of
   the run is a combination of them), then both states multiplied by ``w``;
 * ``x_both(psi, lam, bit, fixed, cval)``: an x under controls on both states in one pass;
-* ``apply_blocks(state, ...)``: a compiled circuit's fused blocks (dense on 1-3 targets, or an x)
-  one after another in one call (``qsim.state.packed``, small states);
 * ``diagonal_observable(psi, out, zmasks, coeffs)``: out = (sum_k coeffs[k] Z^zmasks[k]) psi, a
   weighted sum of Z products (``zmasks[k]`` = bits of the Z factors), in one pass.
 
@@ -29,7 +27,6 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import register_jitable
 
-from qsim.kernels.gates import _core_dense_block
 from qsim.kernels.gates import _insert_zeros as _spread
 from qsim.kernels.tiers import OPTS, BySize
 
@@ -363,89 +360,3 @@ def z_expectations(psi, n_bits) -> np.ndarray:
     out = np.zeros(n_bits, dtype=np.float64)
     _Z_EXP(psi, out)
     return out
-
-
-# ------------------------------------------------------------------------------ packed programs
-# Kinds of a packed program's blocks (``apply_blocks``).
-BLOCK_DENSE = 0      # a dense matrix on up to 3 targets
-BLOCK_DENSE_1 = 1    # a dense 2x2 matrix on one target
-BLOCK_X = 2          # x on one target (a swap of the pair; no arithmetic)
-BLOCK_DENSE_2 = 3    # a dense 4x4 matrix on two targets
-PACKED_MAX_TARGETS = 3
-
-
-def _apply_blocks(state, kinds, tbits, ntargets, fixed, nfixed, cvals, mats):
-    """Apply every block of a packed program in order, in one call.  Block ``b`` has kind
-    ``kinds[b]``, targets at bit positions ``tbits[b, :ntargets[b]]`` (the first is the most
-    significant bit of its matrix index), ``fixed[b, :nfixed[b]]`` (ascending) the bit positions
-    of its targets and controls, ``cvals[b]`` its control values at their positions and matrix
-    ``mats[b, :d, :d]`` (d = 2^ntargets[b]).  Used by compiled circuits on small states, where one
-    Python dispatch per block would cost more than the block's arithmetic."""
-    size = state.shape[0]
-    offs = np.zeros(1 << PACKED_MAX_TARGETS, dtype=np.int64)
-    xs = np.zeros(1 << PACKED_MAX_TARGETS, dtype=state.dtype)
-    for b in range(kinds.shape[0]):
-        kind = kinds[b]
-        fx = fixed[b, :nfixed[b]]
-        cval = cvals[b]
-        count = size >> nfixed[b]
-        run = np.int64(1) << fx[0]
-        m = mats[b]
-        if kind == BLOCK_X:
-            o = np.int64(1) << tbits[b, 0]
-            for r in range(0, count, run):
-                i0 = _spread(r, fx) | cval
-                for t in range(i0, i0 + run):
-                    x = state[t]
-                    state[t] = state[t + o]
-                    state[t + o] = x
-        elif kind == BLOCK_DENSE_1:
-            o = np.int64(1) << tbits[b, 0]
-            a, bb, c, d = m[0, 0], m[0, 1], m[1, 0], m[1, 1]
-            for r in range(0, count, run):
-                i0 = _spread(r, fx) | cval
-                for t in range(i0, i0 + run):
-                    x = state[t]
-                    y = state[t + o]
-                    state[t] = a * x + bb * y
-                    state[t + o] = c * x + d * y
-        elif kind == BLOCK_DENSE_2:
-            o0 = np.int64(1) << tbits[b, 0]
-            o1 = np.int64(1) << tbits[b, 1]
-            m00, m01, m02, m03 = m[0, 0], m[0, 1], m[0, 2], m[0, 3]
-            m10, m11, m12, m13 = m[1, 0], m[1, 1], m[1, 2], m[1, 3]
-            m20, m21, m22, m23 = m[2, 0], m[2, 1], m[2, 2], m[2, 3]
-            m30, m31, m32, m33 = m[3, 0], m[3, 1], m[3, 2], m[3, 3]
-            for r in range(0, count, run):
-                i0 = _spread(r, fx) | cval
-                for t in range(i0, i0 + run):
-                    x0 = state[t]
-                    x1 = state[t + o1]
-                    x2 = state[t + o0]
-                    x3 = state[t + o0 + o1]
-                    state[t] = m00 * x0 + m01 * x1 + m02 * x2 + m03 * x3
-                    state[t + o1] = m10 * x0 + m11 * x1 + m12 * x2 + m13 * x3
-                    state[t + o0] = m20 * x0 + m21 * x1 + m22 * x2 + m23 * x3
-                    state[t + o0 + o1] = m30 * x0 + m31 * x1 + m32 * x2 + m33 * x3
-        else:
-            k = ntargets[b]
-            dim = np.int64(1) << k
-            for a in range(dim):
-                o = np.int64(0)
-                for j in range(k):
-                    if (a >> (k - 1 - j)) & 1:
-                        o |= np.int64(1) << tbits[b, j]
-                offs[a] = o
-            offs_k, xs_k, p = offs[:dim], xs[:dim], (m,)
-            for r in range(0, count, run):
-                i0 = _spread(r, fx) | cval
-                for t in range(i0, i0 + run):
-                    _core_dense_block(state, t, offs_k, xs_k, p)
-
-
-_BLOCKS = BySize(_apply_blocks)
-
-
-def apply_blocks(state, kinds, tbits, ntargets, fixed, nfixed, cvals, mats) -> None:
-    """``_apply_blocks`` (size-tiered; meant for small states: the blocks run one after another)."""
-    _BLOCKS(state, kinds, tbits, ntargets, fixed, nfixed, cvals, mats)

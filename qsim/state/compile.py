@@ -229,6 +229,27 @@ _DENSE_CONSTANTS_MAX_QUBITS = 16
 _FLOATS = frozenset({float, np.float64})
 
 
+def _one_target_entanglers(n, items) -> bool:
+    """Whether a circuit that will run as a packed program (``qsim.state.packed``) has only gates
+    that act on one target once their controls are folded out (rotations, cnot/cz ladders): its
+    two-qubit blocks would turn each free permutation or phase into a dense 4x4 product (four
+    complex products per amplitude, scalar), where the one-qubit kernels take two and vectorise.
+    Such a circuit fuses runs of one-qubit gates only."""
+    if n == 0 or small.handles(n):  # (a tiny state runs on NumPy: nothing packed, no Numba import)
+        return False
+    from qsim.state.kinds import classify
+    from qsim.state.packed import PACKED_MAX_QUBITS
+
+    if n > PACKED_MAX_QUBITS:
+        return False
+    for targets, m, controls, states in items:
+        if len(targets) + len(controls) < 2:
+            continue
+        if m is None or len(classify(targets, m, controls, states).targets) > 1:
+            return False  # a parametrised multi-qubit gate, or a dense one
+    return True
+
+
 class CompiledCircuit:
     """A circuit with free parameters, remapped, lowered and fusion-planned once.
 
@@ -282,7 +303,8 @@ class CompiledCircuit:
                 items.append(item)
                 shapes.append(shape_of(item))
         self._matrices = [it[1] for it in items]
-        mode = ("blocks" if absorb_into_two_qubit else "runs") if fusion else "none"
+        mode = ("blocks" if absorb_into_two_qubit and not _one_target_entanglers(n, items) else "runs") \
+            if fusion else "none"
         self._plan = plan(shapes, mode=mode)
         param_index = {g.index for g in self.params}
         self.dense = []

@@ -142,20 +142,21 @@ def _eigenvalues(observable):
 
 
 # ---------------------------------------------------------------------------- running
-def _apply_items(state, step):
+def _apply_items(state, step, want_z=False):
     """``state.apply_all(step.items)``; on a single-process state, items known to be dense for every
-    parameter value go straight to the dense kernels (no structure analysis per call)."""
+    parameter value go straight to the dense kernels (no structure analysis per call).  Returns
+    [<Z_q>] when ``want_z`` and the packed program gave them on the way (else None)."""
     if state.distributed:
         state.apply_all(step.items)
-        return
+        return None
     program = step.program
     if program is not None and program.n == state.n_qubits and state.is_canonical():
-        program.apply(state, step.items)  # one kernel call for all items (qsim.state.packed)
-        return
+        return program.apply(state, step.items, want_z)  # one kernel call for all items (qsim.state.packed)
     if step.dense is None:
         state.apply_all(step.items)
-        return
+        return None
     state.apply_known_dense(step.items, step.dense)  # in the state's own qubit placement
+    return None
 
 
 class _Runner:
@@ -165,12 +166,16 @@ class _Runner:
         self.make_state = make_state
         self.stats = {"pathsMax": 1, "midCircuitMeasurements": 0, "resets": 0}
         self.branch_budget = None  # bytes all branch states together may take (qsim.state.memory)
+        # [<Z_q>] of the final state, when the only step was a packed program asked for them
+        self.want_z = False
+        self.z = None
 
     def run(self, steps, paths):
         for step in steps:
             if isinstance(step, Unitaries):
+                want = self.want_z and len(steps) == 1 and len(paths) == 1
                 for p in paths:
-                    _apply_items(p.state, step)
+                    self.z = _apply_items(p.state, step, want)
             elif isinstance(step, MeasureStep):
                 self.stats["midCircuitMeasurements"] += 1
                 paths = self._measure(paths, step.qubit, step.bit, reset=False)
@@ -320,6 +325,8 @@ def _run(circuit, labels, instructions, types, mapping, steps, adjoint_source, s
         check_results_fit(types, n)  # (the only result types whose size grows with the qubits)
 
     runner = _Runner(shots, rng, make_state)
+    runner.want_z = not shots and any(isinstance(r, rt.Expectation) and r.targets is None and
+                                      r.observable.factors[0].name == "z" for r in types)
     state = make_state(n)
     paths = runner.run(steps, [Path(float(shots) if shots else 1.0, state, [0] * max(circuit.bit_count, 1))])
     if not paths:
@@ -334,7 +341,7 @@ def _run(circuit, labels, instructions, types, mapping, steps, adjoint_source, s
                 gradient_at = i
                 values.append(None)
             else:
-                values.append(_exact_value(r, paths, n))
+                values.append(_exact_value(r, paths, n, runner.z))
         if gradient_at is not None:  # last: the sweep walks the state back to |0>
             from qsim.state.adjoint import adjoint_gradient
 
@@ -388,7 +395,9 @@ def _broadcast(r, n, fn):
     return vals if broadcast else vals[0]
 
 
-def _exact_value(r, paths, n):
+def _exact_value(r, paths, n, z=None):
+    """The exact value of result type ``r`` over ``paths``; ``z``: [<Z_q>] of the one path's state
+    if already known."""
     pure = len(paths) == 1
     if isinstance(r, (rt.StateVector, rt.Amplitude)) and not pure:
         raise ValidationError(
@@ -408,6 +417,8 @@ def _exact_value(r, paths, n):
     if isinstance(r, rt.Expectation):
         if r.targets is None and r.observable.factors[0].name == "z" and n and \
                 all(not p.state.distributed for p in paths):
+            if z is not None and len(paths) == 1 and paths[0].weight == 1.0:
+                return list(z)
             z = sum(p.weight * np.array(p.state.z_expectations()) for p in paths)  # one pass each
             return [float(v) for v in z]
         return _broadcast(r, n, lambda t: sum(p.weight * p.state.expectation(r.observable, t) for p in paths))

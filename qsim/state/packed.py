@@ -4,11 +4,11 @@ On a small state a fused block costs a few microseconds of arithmetic but tens o
 Python dispatch (kind analysis, offsets, matrix conversion, the kernel call), so a 12-qubit
 variational circuit spent most of a call dispatching.  ``PackedProgram.build(n, items, constant)``
 decides, once per compiled circuit, everything that depends only on the circuit's structure: each
-item's kernel (``qsim.kernels.reductions.BLOCK_*``: dense on 1, 2 or 3 targets, or an x that only
+item's kernel (``qsim.kernels.packed.BLOCK_*``: dense on 1, 2 or 3 targets, or an x that only
 swaps), its bit positions, its controls, and, for constant items, the matrix itself with the
 controls folded out (``qsim.state.kinds.classify``: a cnot is an x under a control, an identity is
 dropped).  ``apply(array, items)`` copies the matrices of the items that change with the
-parameters into the packed array and runs ``qsim.kernels.reductions.apply_blocks`` once.
+parameters into the packed array and runs ``qsim.kernels.packed.apply_blocks`` once.
 
 Used by ``qsim.state.executor`` for ``qsim.state.compile.CompiledCircuit`` runs on a single-process
 state of at most ``PACKED_MAX_QUBITS`` qubits (above that the blocks' arithmetic dominates and the
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qsim.kernels import reductions as KR
+from qsim.kernels import packed as KP
 from qsim.state.kinds import classify
 
 PACKED_MAX_QUBITS = 14
@@ -45,7 +45,7 @@ class PackedProgram:
         rows, dynamic, phases = [], [], []
         for j, (targets, matrix, controls, states) in enumerate(items):
             m = np.asarray(matrix)
-            if m.ndim != 2 or len(targets) > KR.PACKED_MAX_TARGETS:
+            if m.ndim != 2 or len(targets) > KP.PACKED_MAX_TARGETS:
                 return None
             tb = [n - 1 - q for q in targets]
             cb = [n - 1 - q for q in controls]
@@ -56,7 +56,7 @@ class PackedProgram:
                     continue
                 # a one-qubit diagonal on the first control, under the others
                 dynamic.append((len(rows), j, -1 - cv[0]))
-                rows.append((KR.BLOCK_DENSE_1, cb[:1], cb[1:], cv[1:], np.eye(2)))
+                rows.append((KP.BLOCK_DENSE_1, cb[:1], cb[1:], cv[1:], np.eye(2)))
                 continue
             kind = None
             if constant[j]:
@@ -64,11 +64,16 @@ class PackedProgram:
                 if g.kind == "identity":
                     continue
                 if g.kind == "x":
-                    kind, tb, cb, cv, m = KR.BLOCK_X, g.targets, g.controls, g.values, None
+                    kind, tb, cb, cv, m = KP.BLOCK_X, g.targets, g.controls, g.values, None
                 elif g.targets and g.matrix.ndim == 2:
                     tb, cb, cv, m = g.targets, g.controls, g.values, g.matrix
+                elif not g.targets and g.controls:  # a phase where the controls hold (cz): a
+                    v = int(g.values[0])            # diagonal on the first, under the others
+                    m = np.eye(2, dtype=np.complex128)
+                    m[v, v] = complex(np.asarray(g.matrix).reshape(-1)[0])
+                    tb, cb, cv = g.controls[:1], g.controls[1:], g.values[1:]
             if kind is None:
-                kind = {1: KR.BLOCK_DENSE_1, 2: KR.BLOCK_DENSE_2}.get(len(tb), KR.BLOCK_DENSE)
+                kind = {1: KP.BLOCK_DENSE_1, 2: KP.BLOCK_DENSE_2}.get(len(tb), KP.BLOCK_DENSE)
             if not constant[j]:
                 dynamic.append((len(rows), j, 1 << len(tb)))
             rows.append((kind, tb, cb, cv, m))
@@ -78,7 +83,7 @@ class PackedProgram:
         width = max([len(r[1]) + len(r[2]) for r in rows] + [1])
         dim = 1 << max([len(r[1]) for r in rows] + [1])
         self.kinds = np.zeros(len(rows), dtype=np.int64)
-        self.tbits = np.zeros((B, KR.PACKED_MAX_TARGETS), dtype=np.int64)
+        self.tbits = np.zeros((B, KP.PACKED_MAX_TARGETS), dtype=np.int64)
         self.ntargets = np.zeros(B, dtype=np.int64)
         self.fixed = np.zeros((B, width), dtype=np.int64)
         self.nfixed = np.zeros(B, dtype=np.int64)
@@ -116,15 +121,19 @@ class PackedProgram:
         self.phases = phases
         return self
 
-    def apply(self, state, items) -> None:
+    def apply(self, state, items, want_z: bool = False):
         """Apply the program (with the current matrices of ``items``) to the single-process ``state``
-        (canonical placement) in place."""
+        (canonical placement) in place.  With ``want_z``, return [<Z_q>] for every qubit q, taken in
+        the pass that copies the planar state back (else None)."""
         array = state.array
         for j in self.phases:
             state.global_phase *= complex(np.asarray(items[j][1]).reshape(-1)[0])
-        mats = self._cast.get(array.dtype)
-        if mats is None:
-            mats = self._cast[array.dtype] = self.mats.astype(array.dtype)
+        work = self._cast.get(array.dtype)
+        if work is None:
+            real = np.float64 if array.dtype == np.complex128 else np.float32
+            work = self._cast[array.dtype] = (self.mats.astype(array.dtype), np.empty((2, array.shape[0]), dtype=real),
+                                              np.zeros(self.n + 1, dtype=np.float64))
+        mats, planar, zsum = work
         dim = mats.shape[1]
         for slots, source, index in self._copies:
             mats[slots] = source[index, :dim, :dim]
@@ -134,4 +143,15 @@ class PackedProgram:
             else:  # a controlled phase: on the control's value -1 - d
                 v = -1 - d
                 mats[slot, v, v] = complex(np.asarray(items[j][1]).reshape(-1)[0])
-        KR.apply_blocks(array, self.kinds, self.tbits, self.ntargets, self.fixed, self.nfixed, self.cvals, mats)
+        KP.split(array, planar)
+        KP.apply_blocks(planar, self.kinds, self.tbits, self.ntargets, self.fixed, self.nfixed, self.cvals, mats)
+        if not want_z:
+            KP.join_z(array, planar, _NO_SUMS)
+            return None
+        KP.join_z(array, planar, zsum)
+        n = self.n
+        total = zsum[n]
+        return [float(total - 2.0 * zsum[n - 1 - q]) for q in range(n)]
+
+
+_NO_SUMS = np.zeros(0, dtype=np.float64)
