@@ -10,7 +10,10 @@ become controls) and sorts it into
 * ``swap``  - an uncontrolled swap of two qubits: only ``Layout.pos`` changes;
 * ``mono``  - one non-zero per row (x, y, cnot, ccnot, cswap, iswap...): a relabel of blocks when
   every target and control is global, otherwise like ``dense``;
-* ``dense`` - anything else: every global target must first be swapped with a local qubit.
+* ``dense`` - anything else: every global target must first be swapped with a local qubit;
+* ``pivot`` - a fused pivot block (``qsim.state.pivot``): its target is the pivot, which must be
+  local (a ``dense`` one-qubit gate on it comes first); its diagonal factors on global qubits are
+  folded into the block on each rank, so they move no data.
 
 ``choose_swaps`` is the look-ahead: which local qubits to evict for the global targets of item
 ``i``, and which global targets of later items to bring in by the same (batched) exchange.
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qsim.state.kinds import classify as classify_kind
+from qsim.state.pivot import PivotPhases
 
 LOOKAHEAD = 256  # items scanned for a batch; the next-use scan below is unbounded
 _NEVER = 1 << 62
@@ -40,12 +44,14 @@ class Op:
 
     @property
     def needs_local(self) -> bool:
-        return self.kind in ("dense", "mono")
+        return self.kind in ("dense", "mono", "pivot")
 
 
 def classify(item) -> Op:
     """The distribution's view of ``qsim.state.kinds.classify`` (the one gate classification)."""
     targets, matrix, controls, values = item
+    if type(matrix) is PivotPhases:
+        return Op("pivot", [matrix.pivot], matrix, [], [])
     g = classify_kind(targets, np.asarray(matrix, dtype=np.complex128), controls, values)
     if g.is_diagonal:
         return Op("diag", g.targets, g.diag, g.controls, g.values)

@@ -22,7 +22,7 @@ from qsim.distributed.spmd import agree_on_error, collective, symmetric
 from qsim.errors import InternalError, ResourceError, ValidationError
 from qsim.kernels import gates as KG
 from qsim.kernels import measure as KM
-from qsim.state import sampling
+from qsim.state import pivot, sampling
 from qsim.state.apply import _fixed, _offsets, apply_unitary
 from qsim.state.fusion import fuse_blocks
 from qsim.state.memory import check_fits
@@ -154,6 +154,10 @@ class DistributedState:
                     f"a gate on {len(op.targets)} qubits needs them all in one shard, but each of the "
                     f"{self.size} ranks holds only {self.L} of the {self.n_qubits} qubits; use fewer ranks"))
             self._swap_in(bring, evict)
+        if op.kind == "pivot":
+            block = op.matrix.fold({q: self._pbit(q) for q in op.matrix.others if lay.is_global(q)})
+            pivot.apply(self.shard.array, block, lay.pos[block.pivot], [lay.pos[q] for q in block.others])
+            return
         if not self._controls_hold(op):
             return
         local = [(lay.pos[q], v) for q, v in zip(op.controls, op.values) if not lay.is_global(q)]

@@ -213,19 +213,6 @@ apply_diagonal.__doc__ = "Multiply amplitude ``a`` of each block by ``params[0][
 
 
 @by_size
-def apply_diagonal_scan(state, lo_bits, lo_index, hi_index, params):
-    """``state[i] *= params[0][hi_index[i >> lo_bits] | lo_index[i & (2^lo_bits - 1)]]``: a diagonal on
-    any number of targets (fusion's diagonal blocks) in one sequential pass over the state."""
-    diag = params[0]
-    nlo = np.int64(1) << lo_bits
-    for h in prange(state.shape[0] >> lo_bits):
-        ah = hi_index[h]
-        base = h << lo_bits
-        for j in range(nlo):
-            state[base + j] *= diag[ah | lo_index[j]]
-
-
-@by_size
 def scale(state, factor):
     for i in prange(state.shape[0]):
         state[i] *= factor
@@ -399,3 +386,6 @@ One flat parallel loop over tasks of 4096 pairs (never a ``prange`` under a seri
 state's float view with unsigned indices, so the pair arithmetic is packed FMAs.  For ``bit >= 5`` a
 task walks contiguous runs of pairs ``(i, i + 2^bit)``; for bits 0-4, whose pairs sit inside
 blocks of 2..32 amplitudes, a task walks whole blocks with the block's pairs unrolled."""
+
+
+from qsim.kernels.diagonal import apply_diagonal_scan  # noqa: F401  (its home now; re-exported for apply.py)

@@ -43,6 +43,7 @@ from typing import NamedTuple
 import numpy as np
 
 from qsim.kernels.costs import CALIBRATE_MIN_QUBITS
+from qsim.state.pivot import build as build_pivot
 
 
 class Shape(NamedTuple):
@@ -190,6 +191,10 @@ class Plan:
                 m = _embed_left(self._full(matrices, op[1]), op[2], op[3], m)
             elif kind == "ones":
                 m = np.ones(1 << op[1], dtype=np.complex128)
+            elif kind == "pivot":
+                m = build_pivot(op[1], [(self.shapes[i].controls + self.shapes[i].targets,
+                                         self._full_diagonal(matrices, i) if self.shapes[i].diagonal
+                                         else self._full(matrices, i), self.shapes[i].diagonal) for i in op[2]])
             elif kind == "dmul":
                 m = m * _spread_diagonal(self._full_diagonal(matrices, op[1]), op[2], op[3])
             else:
@@ -399,6 +404,13 @@ K_BLOCKS_MIN_QUBITS = 14
 # blocks of SMALL_STATE_BLOCK_QUBITS (what the packed small-state kernels take, qsim.state.packed).
 COST_MODEL_MIN_QUBITS = CALIBRATE_MIN_QUBITS
 SMALL_STATE_BLOCK_QUBITS = 3
+# Pivot blocks (qsim.state.pivot) from here on: above the packed small-state programs
+# (qsim.state.packed, up to 14 qubits), which take dense and diagonal blocks only.
+PIVOT_MIN_QUBITS = 15
+
+
+def _width(shapes) -> int:
+    return 1 + max((max(sh.targets + sh.controls) for sh in shapes if sh.targets or sh.controls), default=-1)
 
 
 class _KBlock:
@@ -408,7 +420,57 @@ class _KBlock:
         self.qubits, self.diagonal, self.members = list(qubits), diagonal, [i]
 
 
-def _plan_k_blocks(shapes, max_dense, max_diagonal, keep_apart=frozenset()):
+class _Pivot:
+    """A pivot block while planning (``qsim.state.pivot``): one-qubit gates on ``pivot``, then
+    diagonal gates on ``pivot`` and at most one other qubit each, or on one qubit."""
+
+    __slots__ = ("pivot", "qubits", "members")
+
+    def __init__(self, pivot, members):
+        self.pivot, self.qubits, self.members = pivot, [pivot], list(members)
+
+
+def _joins_pivot(b, s, qs) -> bool:
+    return isinstance(b, _Pivot) and s.diagonal and bool(s.targets) and (
+        len(qs) == 1 or (len(qs) == 2 and b.pivot in qs))
+
+
+def _pivot_for(out, last, s, qs, keep_apart):
+    """The index in ``out`` of the pivot block the diagonal gate ``s`` on ``qs`` joins, or None.
+
+    Taken, in order: a pivot block on one of ``qs`` (or any, for a one-qubit gate) that is last on
+    all its qubits; else the oldest dense one-qubit block on one of ``qs`` that is last on its qubit
+    (it becomes a pivot block).  Either is moved to the end of ``out`` if it is not there (nothing
+    after it touches its qubits, so it commutes with everything it passes), which puts the gate
+    after every other item on its qubits."""
+    owners = sorted({last[q] for q in qs if q in last})
+    pick = None
+    for o in reversed(owners):
+        b = out[o]
+        if _joins_pivot(b, s, qs) and all(last.get(q) == o for q in b.qubits):
+            pick = o
+            break
+    if pick is None:
+        for o in owners:
+            b = out[o]
+            if isinstance(b, _KBlock) and not b.diagonal and len(b.qubits) == 1 and b.qubits[0] in qs \
+                    and b.qubits[0] not in keep_apart and last.get(b.qubits[0]) == o:
+                out[o] = _Pivot(b.qubits[0], b.members)
+                pick = o
+                break
+    if pick is None:
+        return None
+    if pick != len(out) - 1:
+        b = out[pick]
+        out[pick] = None
+        out.append(b)
+        pick = len(out) - 1
+        for q in b.qubits:
+            last[q] = pick
+    return pick
+
+
+def _plan_k_blocks(shapes, max_dense, max_diagonal, keep_apart=frozenset(), pivots=False):
     """Greedy fusion into dense blocks of up to ``max_dense`` qubits and diagonal blocks of up to
     ``max_diagonal`` qubits (a gate's qubits are its targets and controls).
 
@@ -419,11 +481,26 @@ def _plan_k_blocks(shapes, max_dense, max_diagonal, keep_apart=frozenset()):
     joins a dense block while the union stays within ``max_dense`` qubits, and takes along the
     other dense blocks that are last on its qubits (disjoint from block ``j``, so they commute with
     it) when they fit too.  Otherwise the gate starts a block.  Gates touching ``keep_apart`` (the
-    distributed state's global qubits) are never merged."""
+    distributed state's global qubits) are never merged.
+
+    With ``pivots``, a diagonal gate on at most two qubits whose block ``j`` is a dense one-qubit
+    block on one of them (an ``h`` before the QFT's controlled phases) turns it into a pivot block
+    (``_Pivot``, ``qsim.state.pivot``: one pass whatever its width), which takes every later
+    diagonal gate on its pivot and one other qubit (or on one qubit) that reaches it; such a gate
+    may touch ``keep_apart`` (the distributed state folds a global qubit's factor per rank)."""
     out: list = []
     last: dict = {}
     for i, s in enumerate(shapes):
         qs = tuple(s.controls) + tuple(s.targets)
+        if pivots and s.diagonal and s.targets and len(qs) <= 2:
+            j = _pivot_for(out, last, s, qs, keep_apart)
+            if j is not None:
+                b = out[j]
+                b.members.append(i)
+                b.qubits += [q for q in qs if q not in b.qubits]
+                for q in qs:
+                    last[q] = j
+                continue
         if not s.targets or (keep_apart and not keep_apart.isdisjoint(qs)):
             for q in qs:
                 last[q] = len(out)
@@ -486,6 +563,9 @@ def _plan_k_blocks(shapes, max_dense, max_diagonal, keep_apart=frozenset()):
     for it in out:
         if it is None:
             continue
+        if isinstance(it, _Pivot):
+            entries.append(Block(tuple(it.qubits), [("pivot", it.pivot, tuple(it.members))], tuple(sorted(it.members))))
+            continue
         if isinstance(it, _KBlock):
             if len(it.members) == 1:
                 entries.append(it.members[0])  # a gate nothing joined goes out as it came
@@ -513,14 +593,16 @@ def plan(shapes, *, mode: str = "blocks", keep_apart=frozenset(), max_qubits: in
     this machine (``choose_block_size``)."""
     shapes = list(shapes)
     if mode == "blocks" and max_qubits is None:
-        width = 1 + max((max(sh.targets + sh.controls) for sh in shapes if sh.targets or sh.controls), default=-1)
+        width = _width(shapes)
         if width < K_BLOCKS_MIN_QUBITS:
             return Plan(shapes, _plan_two_qubit_blocks(shapes, keep_apart))
         if width < COST_MODEL_MIN_QUBITS:
-            return Plan(shapes, _plan_k_blocks(shapes, SMALL_STATE_BLOCK_QUBITS, MAX_DIAGONAL_QUBITS, keep_apart))
+            return Plan(shapes, _plan_k_blocks(shapes, SMALL_STATE_BLOCK_QUBITS, MAX_DIAGONAL_QUBITS, keep_apart,
+                                               pivots=width >= PIVOT_MIN_QUBITS))
         return Plan(shapes, choose_block_size(shapes, width, keep_apart, precision)[1])
     if mode == "blocks" and max_qubits > 2:
-        return Plan(shapes, _plan_k_blocks(shapes, max_qubits, MAX_DIAGONAL_QUBITS, keep_apart))
+        return Plan(shapes, _plan_k_blocks(shapes, max_qubits, MAX_DIAGONAL_QUBITS, keep_apart,
+                                           pivots=_width(shapes) >= PIVOT_MIN_QUBITS))
     if mode == "blocks":
         return Plan(shapes, _plan_two_qubit_blocks(shapes, keep_apart))
     if mode == "runs":
@@ -543,6 +625,9 @@ def plan_cost(shapes, entries, costs) -> float:
     total = 0.0
     for e in entries:
         if isinstance(e, Block):
+            if e.ops[0][0] == "pivot":
+                total += _OTHER_PASSES
+                continue
             diagonal = e.ops[0][0] == "ones"
             k = len(e.qubits)
             total += _OTHER_PASSES if diagonal else costs[min(k, top)] * (1 << max(0, k - top))
@@ -567,7 +652,7 @@ def choose_block_size(shapes, width, keep_apart=frozenset(), precision="double",
         costs = dense_costs(precision, width)
     best = None
     for k in range(2, MAX_BLOCK_QUBITS + 1):
-        plans = [_plan_k_blocks(shapes, k, MAX_DIAGONAL_QUBITS, keep_apart)]
+        plans = [_plan_k_blocks(shapes, k, MAX_DIAGONAL_QUBITS, keep_apart, pivots=width >= PIVOT_MIN_QUBITS)]
         if k == 2:
             plans.append(_plan_two_qubit_blocks(shapes, keep_apart))
         for entries in plans:

@@ -26,10 +26,11 @@ from __future__ import annotations
 import numpy as np
 
 from qsim.errors import InternalError, ValidationError
-from qsim.state import sampling
+from qsim.state import pivot, sampling
 from qsim.state import small as S
 from qsim.state.memory import check_fits, dtype_for
 from qsim.state.observable_terms import observable_terms
+from qsim.state.pivot import PivotPhases
 
 
 class _Kernels:
@@ -153,6 +154,9 @@ class StateVector:
         if not targets and not controls:
             self.global_phase *= complex(np.asarray(matrix).reshape(-1)[0])
             return
+        if type(matrix) is PivotPhases:
+            self._apply_pivot(matrix)
+            return
         if not controls and len(targets) == 2 and _is_swap(matrix):
             a, b = targets
             pos = self.placement
@@ -162,6 +166,14 @@ class StateVector:
         pos = self.placement
         apply = S.apply if self._small else K.apply_unitary
         apply(self._own(), [pos[q] for q in targets], matrix, [pos[q] for q in controls], control_states)
+
+    def _apply_pivot(self, block: PivotPhases):
+        """A fused pivot block (``qsim.state.pivot``): one pass, whatever its width."""
+        pos = self.placement
+        if self._small:
+            S.apply(self._own(), [pos[q] for q in block.qubits], block.matrix(), [], [])
+        else:
+            pivot.apply(self._own(), block, pos[block.pivot], [pos[q] for q in block.others])
 
     def apply_all(self, unitaries):
         """Apply a list of ``(targets, matrix, controls, control_states)`` in order."""
@@ -175,7 +187,7 @@ class StateVector:
         apply_dense = S.apply if self._small else K.apply_dense
         for item, is_dense in zip(unitaries, dense):
             targets, matrix, controls, states = item
-            if is_dense:
+            if is_dense and type(matrix) is not PivotPhases:
                 apply_dense(self._own(), [pos[q] for q in targets], matrix, [pos[q] for q in controls], states)
             else:
                 self.apply(targets, matrix, controls, states)

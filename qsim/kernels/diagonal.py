@@ -1,0 +1,206 @@
+"""Numba kernels for diagonals on many qubits: one pass over the state whatever their width.
+
+* ``apply_diagonal_scan(state, lo_bits, lo_index, hi_index, params)``: an explicit diagonal vector
+  (fusion's diagonal blocks of up to 10 qubits), its index looked up from two tables.
+* ``apply_pivot_phases(f, pbit, u, tre, tim)``: a one-qubit matrix ``u`` on bit ``pbit`` followed by
+  a diagonal that is a product of factors on ``{pbit, b}`` and ``{b}`` for any other bits ``b`` (the
+  QFT's stage: ``h`` on qubit j then every controlled phase ``cp(j, k)``).  Such a diagonal is, for
+  each value ``v`` of the pivot bit, a product of one-bit factors over the other bits, so it splits
+  over 8-bit chunks of the index: the phase of amplitude ``i`` is
+  ``prod_c T[v, c, (i >> 8c) & 255]``, a few lookups in tables of 256 entries (L1-resident) that
+  the caller precomputes (``qsim.state.pivot``) from the factors and the qubits' bit positions.
+  ``f`` is the state's float view (real and imaginary parts as separate scalars), ``u`` the
+  matrix as 8 reals ``(re m00, im m00, re m01, ...)`` then ``1, 0``, ``tre``/``tim`` the tables' real and
+  imaginary parts, shape ``(2, chunks, 256)``; the tables must not depend on the pivot bit.
+
+Pure array code, no MPI; called by ``qsim.state.apply`` (the scan) and ``qsim.state.pivot``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from qsim.kernels.tiers import OPTS, BySize, by_size, renamed
+
+CHUNK_BITS = 8
+CHUNK = 1 << CHUNK_BITS
+
+
+@by_size
+def apply_diagonal_scan(state, lo_bits, lo_index, hi_index, params):
+    """``state[i] *= params[0][hi_index[i >> lo_bits] | lo_index[i & (2^lo_bits - 1)]]``: a diagonal on
+    any number of targets (fusion's diagonal blocks) in one sequential pass over the state."""
+    diag = params[0]
+    nlo = np.int64(1) << lo_bits
+    for h in prange(state.shape[0] >> lo_bits):
+        ah = hi_index[h]
+        base = h << lo_bits
+        for j in range(nlo):
+            state[base + j] *= diag[ah | lo_index[j]]
+
+
+# The helpers are compiled once (not inlined into each build by Numba; LLVM still may), which
+# halves the kernel's first compilation.
+_helper = njit(**dict(OPTS, fastmath={"contract"}))
+
+_PAIRS_PER_TASK = 2048  # pairs per parallel task when the pivot is at bit 8 or above
+
+
+@_helper
+def _hi_product(tre, tim, s, nchunks, v, one, zero):
+    """(re, im) of the product of the tables of chunks 1.. at index ``s`` for pivot value ``v``."""
+    pr, pi = one, zero
+    for c in range(1, nchunks):
+        e = (s >> (CHUNK_BITS * c)) & (CHUNK - 1)
+        ar, ai = tre[v, c, e], tim[v, c, e]
+        pr, pi = pr * ar - pi * ai, pr * ai + pi * ar
+    return pr, pi
+
+
+@_helper
+def _phase_pairs(count, u, p, t, x):
+    """On the rows of ``x`` (re/im of the pairs' first amplitudes, then of their second ones):
+    ``u`` on each pair, then the phases: the low-chunk tables ``t`` (re/im for pivot 0, then 1)
+    times the high chunks' products ``p``.  Unit-stride rows, so LLVM emits packed FMAs."""
+    u0r, u0i, u1r, u1i = u[0], u[1], u[2], u[3]
+    u2r, u2i, u3r, u3i = u[4], u[5], u[6], u[7]
+    p0r, p0i, p1r, p1i = p[0], p[1], p[2], p[3]
+    t0r = t[0]
+    t0i = t[1]
+    t1r = t[2]
+    t1i = t[3]
+    xr = x[0]
+    xi = x[1]
+    yr = x[2]
+    yi = x[3]
+    for j in range(np.uint64(count)):
+        w0r = p0r * t0r[j] - p0i * t0i[j]
+        w0i = p0r * t0i[j] + p0i * t0r[j]
+        w1r = p1r * t1r[j] - p1i * t1i[j]
+        w1i = p1r * t1i[j] + p1i * t1r[j]
+        ar, ai, br, bi = xr[j], xi[j], yr[j], yi[j]
+        nr = u0r * ar - u0i * ai + u1r * br - u1i * bi
+        ni = u0r * ai + u0i * ar + u1r * bi + u1i * br
+        mr = u2r * ar - u2i * ai + u3r * br - u3i * bi
+        mi = u2r * ai + u2i * ar + u3r * bi + u3i * br
+        xr[j] = nr * w0r - ni * w0i
+        xi[j] = nr * w0i + ni * w0r
+        yr[j] = mr * w1r - mi * w1i
+        yi[j] = mr * w1i + mi * w1r
+
+
+@_helper
+def _pairs_run(f, a, b, count, u, p, t, x):
+    """``_phase_pairs`` on the pairs of amplitudes ``(a + j, b + j)``, j < count: gathered into the
+    rows of ``x``, updated, written back."""
+    xr = x[0]
+    xi = x[1]
+    yr = x[2]
+    yi = x[3]
+    n = np.uint64(count)
+    for j in range(n):
+        xr[j] = f[2 * a + 2 * j]
+        xi[j] = f[2 * a + 2 * j + 1]
+        yr[j] = f[2 * b + 2 * j]
+        yi[j] = f[2 * b + 2 * j + 1]
+    _phase_pairs(count, u, p, t, x)
+    for j in range(n):
+        f[2 * a + 2 * j] = xr[j]
+        f[2 * a + 2 * j + 1] = xi[j]
+        f[2 * b + 2 * j] = yr[j]
+        f[2 * b + 2 * j + 1] = yi[j]
+
+
+@_helper
+def _pairs_tile(f, s, half, idx, count, u, p, t, x):
+    """``_phase_pairs`` on the pairs ``(s + idx[j], s + idx[j] + half)`` of one tile (the pivot in
+    the low chunk, ``idx`` the pairs' first amplitudes in the tile)."""
+    xr = x[0]
+    xi = x[1]
+    yr = x[2]
+    yi = x[3]
+    for j in range(count):
+        i = 2 * (s + idx[j])
+        k = i + 2 * half
+        xr[j] = f[i]
+        xi[j] = f[i + 1]
+        yr[j] = f[k]
+        yi[j] = f[k + 1]
+    _phase_pairs(count, u, p, t, x)
+    for j in range(count):
+        i = 2 * (s + idx[j])
+        k = i + 2 * half
+        f[i] = xr[j]
+        f[i + 1] = xi[j]
+        f[k] = yr[j]
+        f[k + 1] = yi[j]
+
+
+def _pivot_phases(f, pbit, u, tre, tim):
+    """See the module docstring: ``u`` on bit ``pbit``, then the chunk-table diagonal, one pass."""
+    n_amp = f.shape[0] >> 1
+    nchunks = tre.shape[1]
+    half = np.int64(1) << pbit
+    one, zero = u[8], u[9]  # 1 and 0 in the state's real type
+    tile = np.int64(CHUNK) if n_amp >= CHUNK else n_amp
+    if half >= tile:
+        # pairs (i, i + half) in contiguous runs of whole chunks: the low chunk's index is the
+        # position in the chunk, the other chunks' product is one value per chunk
+        npairs = n_amp >> 1
+        per = np.int64(_PAIRS_PER_TASK) if npairs >= _PAIRS_PER_TASK else npairs
+        if per > half:
+            per = half
+        for task in prange(npairs // per):
+            x = np.empty((4, CHUNK), dtype=f.dtype)
+            t = np.empty((4, CHUNK), dtype=f.dtype)
+            p = np.empty(4, dtype=f.dtype)
+            t[0, :] = tre[0, 0, :]
+            t[1, :] = tim[0, 0, :]
+            t[2, :] = tre[1, 0, :]
+            t[3, :] = tim[1, 0, :]
+            q = task * per
+            i0 = ((q >> pbit) << (pbit + 1)) | (q & (half - 1))
+            for s in range(i0, i0 + per, tile):
+                p[0], p[1] = _hi_product(tre, tim, s, nchunks, 0, one, zero)
+                p[2], p[3] = _hi_product(tre, tim, s, nchunks, 1, one, zero)
+                _pairs_run(f, s, s + half, tile, u, p, t, x)
+        return
+    # the pivot inside the low chunk: a tile's pairs gathered into rows of tile/2 (the table rows
+    # for those pairs are the same in every tile), a task a stretch of whole tiles
+    ntiles = n_amp // tile
+    per_tiles = np.int64(8) if ntiles >= 8 else ntiles
+    count = tile >> 1
+    for task in prange(ntiles // per_tiles):
+        x = np.empty((4, CHUNK), dtype=f.dtype)
+        t = np.empty((4, CHUNK), dtype=f.dtype)
+        p = np.empty(4, dtype=f.dtype)
+        idx = np.empty(CHUNK, dtype=np.int64)
+        for j in range(count):
+            i = ((j >> pbit) << (pbit + 1)) | (j & (half - 1))
+            idx[j] = i
+            t[0, j] = tre[0, 0, i]
+            t[1, j] = tim[0, 0, i]
+            t[2, j] = tre[1, 0, i]
+            t[3, j] = tim[1, 0, i]
+        for s in range(task * per_tiles * tile, (task + 1) * per_tiles * tile, tile):
+            p[0], p[1] = _hi_product(tre, tim, s, nchunks, 0, one, zero)
+            p[2], p[3] = _hi_product(tre, tim, s, nchunks, 1, one, zero)
+            _pairs_tile(f, s, half, idx, count, u, p, t, x)
+
+
+class _Contracted(BySize):
+    """``BySize`` with FMA contraction allowed in the compiled builds (as ``qsim.kernels.dense``'s
+    tiled kernel; this module does not import that one, which imports ``gates``, which re-exports
+    ``apply_diagonal_scan`` from here)."""
+
+    def __init__(self, py_func, name):
+        self.py_func = renamed(py_func, name)
+        opts = dict(OPTS, fastmath={"contract"})
+        self.parallel = njit(parallel=True, **opts)(self.py_func)
+        self.serial = njit(**opts)(renamed(py_func, name + "_serial"))
+        self.__name__ = name
+        self.__doc__ = py_func.__doc__
+
+
+apply_pivot_phases = _Contracted(_pivot_phases, "apply_pivot_phases")
