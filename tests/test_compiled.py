@@ -144,6 +144,16 @@ def test_vectorised_rotation_matrices_equal_the_gate_set():
     for name, build in C._VECTOR_BUILDERS.items():
         for angle, m in zip(t, build(t)):
             np.testing.assert_allclose(m, GATES[name].matrix(float(angle)), atol=1e-15, err_msg=name)
+    # the Numba writer of the same four (every rotation of a compiled circuit at once)
+    from qsim.kernels import reductions as KR
+
+    names = list(C._ROTATION_CODES)
+    raw = np.full((len(t) * len(names), 4, 4), 9.0 + 0j)
+    rows = [(name, angle) for name in names for angle in t]
+    KR.rotation_matrices(raw, np.arange(len(rows)), np.array([C._ROTATION_CODES[nm] for nm, _ in rows]),
+                         np.array([a for _, a in rows]))
+    for k, (name, angle) in enumerate(rows):
+        np.testing.assert_allclose(raw[k, :2, :2], GATES[name].matrix(float(angle)), atol=1e-15, err_msg=name)
 
 
 def test_fast_rebinding_of_rotation_layers_equals_unfused_runs():

@@ -180,6 +180,17 @@ def _apply_blocks(p, kinds, tbits, ntargets, fixed, nfixed, cvals, mats):
                         im[t + offs[a]] = si
 
 
+def _copy_matrices(mats, slots, source, index):
+    """mats[slots[k]] = the top-left d x d of source[index[k]] (d = mats.shape[1]), in ``mats``'s
+    precision: the changed matrices of a call, gathered into the program's array."""
+    d = mats.shape[1]
+    for k in range(slots.shape[0]):
+        for i in range(d):
+            for j in range(d):
+                mats[slots[k], i, j] = source[index[k], i, j]
+
+
+copy_matrices = njit(**OPTS)(renamed(_copy_matrices, "packed_copy_matrices"))
 py_split = renamed(_split, "packed_split_py")
 py_join_z = renamed(_join_z, "packed_join_z_py")
 py_apply_blocks = renamed(_apply_blocks, "packed_apply_blocks_py")

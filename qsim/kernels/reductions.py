@@ -310,6 +310,40 @@ def block_products(raw, codes, members, starts, blocks, out):
                     m[i, j] = tmp[i, j]
 
 
+@njit(**OPTS)
+def rotation_matrices(raw, gates, codes, angles):
+    """raw[gates[k], :2, :2] = the matrix of rotation ``codes[k]`` (0 rx, 1 ry, 2 rz, 3 phaseshift,
+    as ``qsim.circuit.gates`` defines them) at ``angles[k]``: a compiled circuit's rotations re-bound
+    in one call (``qsim.state.compile``)."""
+    for k in range(gates.shape[0]):
+        m = raw[gates[k]]
+        t = angles[k]
+        code = codes[k]
+        if code == 3:
+            m[0, 0] = 1
+            m[0, 1] = 0
+            m[1, 0] = 0
+            m[1, 1] = complex(np.cos(t), np.sin(t))
+            continue
+        c = np.cos(0.5 * t)
+        s = np.sin(0.5 * t)
+        if code == 0:
+            m[0, 0] = c
+            m[0, 1] = complex(0.0, -s)
+            m[1, 0] = complex(0.0, -s)
+            m[1, 1] = c
+        elif code == 1:
+            m[0, 0] = c
+            m[0, 1] = -s
+            m[1, 0] = s
+            m[1, 1] = c
+        else:
+            m[0, 0] = complex(c, -s)
+            m[0, 1] = 0
+            m[1, 0] = 0
+            m[1, 1] = complex(c, s)
+
+
 _LOW = 6  # bits below this are summed per amplitude, the others per run of 2^_LOW amplitudes
 
 

@@ -187,6 +187,8 @@ def _vec_phaseshift(t):
 # Built-in gates whose matrices a compiled circuit builds for all their occurrences in one numpy
 # pass (tests/test_compiled.py checks them against qsim.circuit.gates).
 _VECTOR_BUILDERS = {"rx": _vec_rx, "ry": _vec_ry, "rz": _vec_rz, "phaseshift": _vec_phaseshift}
+# The same four as codes of qsim.kernels.reductions.rotation_matrices (one Numba call for all).
+_ROTATION_CODES = {"rx": 0, "ry": 1, "rz": 2, "phaseshift": 3}
 
 
 def _vector_groups(params):
@@ -356,8 +358,7 @@ class CompiledCircuit:
     def unitaries(self, values) -> list:
         """The fused ``(targets, matrix, controls, states)`` items of a straight-line circuit."""
         if self._fast is not None:
-            self._fused = self._fast.unitaries(values, self._last)
-            self._last = {p: values[p] for p in self.free}
+            self._fused = self._fast.unitaries(values)
             return self._fused
         last = self._last
         if self._fused is None:
@@ -481,42 +482,50 @@ class _FastBinder:
         self.direct = {k: ([g.direct for g in gs] if all(g.direct for g in gs) else None)
                        for k, gs in compiled._groups.items()}
         self.all_blocks = np.arange(len(starts) - 1, dtype=np.int64)
+        # every parameter's value in one array (in ``order``); the rotations that take a bare
+        # parameter get their matrices from it in one Numba call (rotation_matrices)
+        self.order = sorted(compiled.free)
+        position = {p: i for i, p in enumerate(self.order)}
+        direct = [g for g in compiled.params if g.kind in _ROTATION_CODES and g.direct is not None]
+        self.rot_gates = np.array([g.index for g in direct], dtype=np.int64)
+        self.rot_codes = np.array([_ROTATION_CODES[g.kind] for g in direct], dtype=np.int64)
+        self.rot_params = np.array([position[g.direct] for g in direct], dtype=np.int64)
+        self.rot_rest = [g for g in compiled.params if not (g.kind in _ROTATION_CODES and g.direct is not None)]
+        self.last = None  # the parameter values of the last call, as an array in ``order``
         return self
 
-    def unitaries(self, values, last):
-        from qsim.kernels.reductions import block_products
+    def unitaries(self, values):
+        from qsim.kernels.reductions import block_products, rotation_matrices
 
-        if last is not None and all(values[p] != v for p, v in last.items()):
-            last = None  # every parameter changed (a variational loop): rebuild all, many at a time
-        if last is None:
-            gates_by_kind = {k: gs for k, (gs, _) in self.groups.items()}
-            others = [g for g in self.params if g.kind is None]
-        else:
-            gates_by_kind, others = {}, []
-            for g in self.params:
-                if any(values[p] != last[p] for p in g.names):
-                    if g.kind is None:
-                        others.append(g)
-                    else:
-                        gates_by_kind.setdefault(g.kind, []).append(g)
+        angles = np.fromiter(map(values.__getitem__, self.order), dtype=np.float64, count=len(self.order))
+        previous, self.last = self.last, angles
+        if previous is None or bool(np.all(angles != previous)):
+            # every parameter changed (a variational loop): rebuild all, many at a time
+            rotation_matrices(self.raw, self.rot_gates, self.rot_codes, angles[self.rot_params])
+            for g in self.rot_rest:
+                m = g.matrix(values) if g.kind is None else _VECTOR_BUILDERS[g.kind](np.array([g.fns[0](values)]))[0]
+                self.raw[g.index, :m.shape[0], :m.shape[0]] = m
+            block_products(self.raw, self.codes, self.members, self.starts, self.all_blocks, self.out)
+            return self.fused
+        moved = {self.order[i] for i in np.flatnonzero(angles != previous)}
+        gates_by_kind, others = {}, []
+        for g in self.params:
+            if any(p in moved for p in g.names):
+                if g.kind is None:
+                    others.append(g)
+                else:
+                    gates_by_kind.setdefault(g.kind, []).append(g)
         changed = []
         for kind, gates in gates_by_kind.items():
-            if last is None:
-                index, names = self.groups[kind][1], self.direct[kind]
-            else:
-                index, names = np.array([g.index for g in gates], dtype=np.int64), None
-            angles = [values[p] for p in names] if names is not None else [g.fns[0](values) for g in gates]
-            self.raw[index, :2, :2] = _VECTOR_BUILDERS[kind](np.array(angles, dtype=np.float64))
+            index = np.array([g.index for g in gates], dtype=np.int64)
+            self.raw[index, :2, :2] = _VECTOR_BUILDERS[kind](np.array([g.fns[0](values) for g in gates],
+                                                                      dtype=np.float64))
             changed += [g.index for g in gates]
         for g in others:
             m = g.matrix(values)
             self.raw[g.index, :m.shape[0], :m.shape[0]] = m
             changed.append(g.index)
-        if last is None:
-            blocks = self.all_blocks
-        else:
-            blocks = np.array(sorted({self.block_of_gate[i] for i in changed if i in self.block_of_gate}),
-                              dtype=np.int64)
+        blocks = np.array(sorted({self.block_of_gate[i] for i in changed if i in self.block_of_gate}), dtype=np.int64)
         if blocks.shape[0]:
             block_products(self.raw, self.codes, self.members, self.starts, blocks, self.out)
         return self.fused

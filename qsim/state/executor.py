@@ -380,8 +380,8 @@ def _run(circuit, labels, instructions, types, mapping, steps, adjoint_source, s
         "id": str(uuid.uuid4()),
         "shots": int(shots),
         "deviceId": device_id,
-        "createdAt": created.strftime("%Y-%m-%dT%H:%M:%S.") + f"{created.microsecond // 1000:03d}Z",
-        "endedAt": ended.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ended.microsecond // 1000:03d}Z",
+        "createdAt": created.isoformat(timespec="milliseconds")[:23] + "Z",
+        "endedAt": ended.isoformat(timespec="milliseconds")[:23] + "Z",
         "executionDuration": int(round((time.perf_counter() - t0) * 1000)),
     }
     additional = {"qsimMetadata": {**paths[0].state.describe(), **runner.stats, "seed": seed,

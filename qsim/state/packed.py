@@ -134,9 +134,8 @@ class PackedProgram:
             work = self._cast[array.dtype] = (self.mats.astype(array.dtype), np.empty((2, array.shape[0]), dtype=real),
                                               np.zeros(self.n + 1, dtype=np.float64))
         mats, planar, zsum = work
-        dim = mats.shape[1]
         for slots, source, index in self._copies:
-            mats[slots] = source[index, :dim, :dim]
+            KP.copy_matrices(mats, slots, source, index)
         for slot, j, d in self.dynamic:
             if d > 0:
                 mats[slot, :d, :d] = items[j][1]
@@ -150,8 +149,7 @@ class PackedProgram:
             return None
         KP.join_z(array, planar, zsum)
         n = self.n
-        total = zsum[n]
-        return [float(total - 2.0 * zsum[n - 1 - q]) for q in range(n)]
+        return (zsum[n] - 2.0 * zsum[n - 1::-1]).tolist()  # qubit q is at bit n - 1 - q
 
 
 _NO_SUMS = np.zeros(0, dtype=np.float64)
