@@ -36,15 +36,16 @@ import numpy as np
 
 from qsim.launch import launched_under_mpi
 
-KERNELS_VERSION = 3
+KERNELS_VERSION = 4
 CALIBRATE_MIN_QUBITS = 20
 CALIBRATION_BYTES = 1 << 26  # a 64 MiB state: twice the last-level cache here, so DRAM-bound
 MAX_K = 5
 
-# Measured 2026-12-02, interleaved A/B at n=24 (benchmarks/gates.py, dense kernel with 4-row blocking).
+# Measured 2026-12-02, interleaved A/B at n=24 (benchmarks/gates.py, dense kernel with 4-row blocking;
+# k = 1 with the float-view apply_dense_1 on a middle bit).
 FALLBACK = {
-    "double": {1: 1.2, 2: 1.6, 3: 2.5, 4: 3.4, 5: 6.5},
-    "single": {1: 1.9, 2: 2.5, 3: 3.4, 4: 3.4, 5: 8.0},
+    "double": {1: 1.0, 2: 1.6, 3: 2.5, 4: 3.4, 5: 6.5},
+    "single": {1: 1.0, 2: 2.5, 3: 3.4, 4: 3.4, 5: 8.0},
 }
 
 _memo: dict = {}
