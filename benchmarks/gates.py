@@ -1,6 +1,6 @@
 """Per-gate time of qsim's kernels against one pass over the state and against Braket's kernel.
 
-For each n (default 24 and 26, complex128) it measures, in the same process and interleaved so that
+For each n (default 24 and 26) and precision (``--dtype``, default both) it measures, in the same process and interleaved so that
 noise from other tenants hits every variant alike:
 
 * ``rmw``: in-place ``z *= w`` over the state: this run's own one-pass reference;
@@ -16,6 +16,7 @@ Every figure is the best of ``--reps`` calls; ``ratio`` = best time / one pass a
 
     python benchmarks/gates.py                  # n = 24, 26
     python benchmarks/gates.py --n 24 --reps 15
+    python benchmarks/gates.py --n 26 --bits all --dtype complex64 --no-braket
     python benchmarks/gates.py --smoke
 """
 
@@ -117,9 +118,10 @@ def braket_case(n: int, bit: int):
     return run, setup
 
 
-def measure_n(n: int, bits, reps: int, with_braket: bool, rmw) -> dict:
-    state = np.full(1 << n, 1 / np.sqrt(1 << n), dtype=np.complex128)
-    w = np.complex128(np.exp(1e-9j))
+def measure_n(n: int, bits, reps: int, with_braket: bool, rmw, dtype=np.complex128) -> dict:
+    state = np.full(1 << n, 1 / np.sqrt(1 << n), dtype=dtype)
+    w = state.dtype.type(np.exp(1e-9j))
+    with_braket = with_braket and state.dtype == np.complex128  # Braket's simulator is complex128 only
     variants = [("rmw", lambda s: rmw(s, w), 1.0)]
     variants += [(name, fn, 1.0) for name, fn in cases(n, bits)]
     variants += reduction_cases(n)
@@ -144,22 +146,26 @@ def measure_n(n: int, bits, reps: int, with_braket: bool, rmw) -> dict:
             times[name].append(C.best_of(lambda: fn(state), 1)[0])
     best = {k: min(v) for k, v in times.items()}
     gbs_run = 2 * state.nbytes / best["rmw"] / 1e9
-    one_pass = C.one_pass_seconds(n, gbs_run)
-    one_pass_peer = C.one_pass_seconds(n, C.PEER_RMW_GBS)
+    one_pass = C.one_pass_seconds(n, gbs_run, state.itemsize)
+    one_pass_peer = C.one_pass_seconds(n, C.PEER_RMW_GBS, state.itemsize)
     traffic = {name: t for name, _, t in variants}
     rows = []
     for name, t in best.items():
         frac = traffic.get(name, 1.0)
         rows.append({"case": name, "ms": 1e3 * t, "median_ms": 1e3 * float(np.median(times[name])),
                      "ratio": t / (frac * one_pass), "ratio_peer_B": t / (frac * one_pass_peer)})
+    dtype_name = str(state.dtype)
     del state
-    return {"n": n, "rmw_GBs_this_run": gbs_run, "one_pass_ms": 1e3 * one_pass, "rows": rows}
+    return {"n": n, "dtype": dtype_name, "rmw_GBs_this_run": gbs_run, "one_pass_ms": 1e3 * one_pass,
+            "rows": rows}
 
 
 def main(argv=None) -> dict:
     p = C.add_common_args(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
     p.add_argument("--n", type=int, nargs="*", default=[24, 26])
-    p.add_argument("--bits", default=None, help="comma-separated bit positions for the dense 1-qubit gate")
+    p.add_argument("--bits", default=None,
+                   help="comma-separated bit positions for the dense 1-qubit gate, or 'all'")
+    p.add_argument("--dtype", choices=["both", "complex128", "complex64"], default="both")
     p.add_argument("--no-braket", action="store_true")
     args = p.parse_args(argv)
     C.set_threads(args.threads)
@@ -170,16 +176,23 @@ def main(argv=None) -> dict:
     ns = [10] if args.smoke else args.n
     reps = args.reps or (1 if args.smoke else 11)
     ctx = C.context()
+    dtypes = [np.complex128, np.complex64] if args.dtype == "both" else [np.dtype(args.dtype).type]
     results = []
     for n in ns:
-        bits = [int(b) for b in args.bits.split(",")] if args.bits else sorted({0, 1, 2, 3, n // 2, n - 2, n - 1})
-        r = measure_n(n, bits, reps, not args.no_braket, rmw_c128)
-        results.append(r)
-        print(f"n={n}: rmw {r['rmw_GBs_this_run']:.1f} GB/s, one pass {r['one_pass_ms']:.2f} ms")
-        for row in r["rows"]:
-            print(f"  {row['case']:24s} {row['ms']:8.2f} ms  (median {row['median_ms']:8.2f})  "
-                  f"ratio {row['ratio']:.2f}  vs peer B {row['ratio_peer_B']:.2f}")
-    payload = {"benchmark": "gates", "context": ctx, "reps": reps, "dtype": "complex128", "results": results}
+        if args.bits == "all":
+            bits = list(range(n))
+        elif args.bits:
+            bits = [int(b) for b in args.bits.split(",")]
+        else:
+            bits = sorted({0, 1, 2, 3, n // 2, n - 2, n - 1})
+        for dtype in dtypes:
+            r = measure_n(n, bits, reps, not args.no_braket, rmw_c128, dtype)
+            results.append(r)
+            print(f"n={n} {r['dtype']}: rmw {r['rmw_GBs_this_run']:.1f} GB/s, one pass {r['one_pass_ms']:.2f} ms")
+            for row in r["rows"]:
+                print(f"  {row['case']:24s} {row['ms']:8.2f} ms  (median {row['median_ms']:8.2f})  "
+                      f"ratio {row['ratio']:.2f}  vs peer B {row['ratio_peer_B']:.2f}")
+    payload = {"benchmark": "gates", "context": ctx, "reps": reps, "results": results}
     path = C.write("gates" + ("_smoke" if args.smoke else ""), payload, args.out)
     print(f"-> {path}")
     return payload
