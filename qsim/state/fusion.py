@@ -51,6 +51,7 @@ class Shape(NamedTuple):
     controls: tuple
     states: tuple
     diagonal: bool
+    relabel: bool = False  # an uncontrolled swap: the state relabels two qubits, no data moves
 
 
 class Block(NamedTuple):
@@ -105,10 +106,14 @@ def _is_diagonal(matrix: np.ndarray) -> bool:
     return np.count_nonzero(matrix) == np.count_nonzero(np.diagonal(matrix))
 
 
+_SWAP = np.eye(4)[[0, 2, 1, 3]]
+
+
 def shape_of(item, diagonal: bool | None = None) -> Shape:
     targets, matrix, controls, states = item
+    relabel = not controls and len(targets) == 2 and np.shape(matrix) == (4, 4) and np.array_equal(matrix, _SWAP)
     return Shape(tuple(targets), tuple(controls), tuple(states),
-                 _is_diagonal(matrix) if diagonal is None else bool(diagonal))
+                 _is_diagonal(matrix) if diagonal is None else bool(diagonal), bool(relabel))
 
 
 class Plan:
@@ -501,7 +506,7 @@ def _plan_k_blocks(shapes, max_dense, max_diagonal, keep_apart=frozenset(), pivo
                 for q in qs:
                     last[q] = j
                 continue
-        if not s.targets or (keep_apart and not keep_apart.isdisjoint(qs)):
+        if not s.targets or s.relabel or (keep_apart and not keep_apart.isdisjoint(qs)):
             for q in qs:
                 last[q] = len(out)
             out.append(i)
@@ -633,6 +638,8 @@ def plan_cost(shapes, entries, costs) -> float:
             total += _OTHER_PASSES if diagonal else costs[min(k, top)] * (1 << max(0, k - top))
             continue
         s = shapes[e]
+        if s.relabel:
+            continue
         if s.controls:
             total += _CONTROLLED_PASSES
         elif s.diagonal or len(s.targets) == 0:

@@ -52,9 +52,14 @@ K = _Kernels()
 
 _SWAP = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=np.complex128)
 _PROB_CHUNK = 1 << 20  # amplitudes per step of the probability vector's conversion
+# From here on a fresh state starts in the placement its first gate list's swaps make canonical
+# (below, compiled circuits run as packed programs, qsim.state.packed, which want the canonical one).
+_PRESET_MIN_QUBITS = 15
 
 
 def _is_swap(matrix) -> bool:
+    if type(matrix) is PivotPhases:
+        return False
     m = np.asarray(matrix)
     return m.shape == (4, 4) and bool(np.array_equal(m, _SWAP))
 
@@ -70,7 +75,8 @@ class StateVector:
         self.n_qubits = n_qubits
         self.precision = precision
         self.dtype = dtype_for(precision)
-        if _array is None:
+        fresh = _array is None
+        if fresh:
             check_fits(n_qubits, self.dtype)
             _array = np.zeros(1 << n_qubits, dtype=self.dtype)
             _array[0] = 1
@@ -78,6 +84,7 @@ class StateVector:
         self._shared = False  # the array was handed out by state_vector(): copy before changing it
         self.placement = [n_qubits - 1 - q for q in range(n_qubits)]  # mutated in place, never rebound
         self._moved = False  # placement differs from the canonical one
+        self._fresh = fresh  # still |0...0>, untouched: any placement holds the same array
         self.global_phase = 1.0 + 0.0j
         self._small = S.handles(n_qubits)  # NumPy bodies, no Numba (qsim.state.small)
 
@@ -91,12 +98,14 @@ class StateVector:
     @array.setter
     def array(self, value: np.ndarray) -> None:
         self._a = value
+        self._fresh = False
         self._shared = False
         self.placement[:] = [self.n_qubits - 1 - q for q in range(self.n_qubits)]
         self._moved = False
 
     def _own(self) -> np.ndarray:
         """The array, copied first if it was handed out (so changing it changes no result)."""
+        self._fresh = False
         if self._shared:
             check_fits(self.n_qubits, self.dtype, what="copy of the state vector (it was handed out as a result)")
             self._a = self._a.copy()
@@ -151,6 +160,7 @@ class StateVector:
     # ----------------------------------------------------------------- evolution
     def apply(self, targets, matrix, controls=(), control_states=()):
         """Apply ``matrix`` (big-endian over ``targets``) under the given controls."""
+        self._fresh = False
         if not targets and not controls:
             self.global_phase *= complex(np.asarray(matrix).reshape(-1)[0])
             return
@@ -175,14 +185,35 @@ class StateVector:
         else:
             pivot.apply(self._own(), block, pos[block.pivot], [pos[q] for q in block.others])
 
+    def _preset_placement(self, unitaries) -> None:
+        """On a fresh |0...0> (index 0 in every placement), start from the placement that the
+        uncontrolled swaps of ``unitaries`` (relabels) turn into the canonical one, so that reading
+        the state at the end moves no data (a QFT's final swaps would cost n/2 swap passes)."""
+        self._fresh = False
+        n = self.n_qubits
+        if n < _PRESET_MIN_QUBITS:
+            return
+        swaps = [tuple(t) for t, m, c, _ in unitaries if not c and len(t) == 2 and _is_swap(m)]
+        if not swaps:
+            return
+        pos = [n - 1 - q for q in range(n)]
+        for a, b in reversed(swaps):
+            pos[a], pos[b] = pos[b], pos[a]
+        self.placement[:] = pos
+        self._moved = any(p != n - 1 - q for q, p in enumerate(pos))
+
     def apply_all(self, unitaries):
         """Apply a list of ``(targets, matrix, controls, control_states)`` in order."""
+        if self._fresh:
+            self._preset_placement(unitaries)
         for targets, matrix, controls, states in unitaries:
             self.apply(targets, matrix, controls, states)
 
     def apply_known_dense(self, unitaries, dense):
         """``apply_all(unitaries)``, sending the items flagged in ``dense`` straight to the dense
         kernels (no structure analysis: the caller knows they are dense for every parameter value)."""
+        if self._fresh:
+            self._preset_placement(unitaries)
         pos = self.placement
         apply_dense = S.apply if self._small else K.apply_dense
         for item, is_dense in zip(unitaries, dense):
