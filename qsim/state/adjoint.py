@@ -212,27 +212,46 @@ def _local_matrix_inner(x, y, tbits, cbits, cvals, D):
 
 
 def _z_masks(psi, terms):
-    """The Z-bit masks of ``terms`` if every factor is z or i (a diagonal H), else None."""
-    masks = []
+    """(masks, signs) of ``terms`` if every factor is z or i (a diagonal H), else None: the Z bits of
+    each term in the (single-process state's or this rank's shard's) array, and on a distributed
+    state the sign its Z factors on global qubits take on this rank."""
+    masks, signs = [], []
     for _, observable, targets in terms:
-        mask = 0
+        mask, sign = 0, 1
         pos = 0
         for f in observable.factors:
             if f.name not in ("z", "i"):
                 return None
             if f.name == "z":
-                mask |= 1 << (psi.n_qubits - 1 - targets[pos])
+                q = targets[pos]
+                if not psi.distributed:
+                    mask |= 1 << (psi.n_qubits - 1 - q)
+                elif psi.layout.is_global(q):
+                    sign = -sign if psi._pbit(q) else sign
+                else:
+                    mask |= 1 << psi.layout.pos[q]
             pos += f.qubit_count
         masks.append(mask)
-    return masks
+        signs.append(sign)
+    return masks, signs
+
+
+def _array(state):
+    """The array the kernels work on: the single-process state's, or this rank's shard."""
+    return state.shard.array if state.distributed else state.array
+
+
+def _phase_of(state):
+    return state.shard.global_phase if state.distributed else state.global_phase
 
 
 def apply_observable(psi, terms):
     """H|psi> as a new state, for ``terms`` = [(coefficient, Observable, targets)]."""
-    masks = None if psi.distributed else _z_masks(psi, terms)
-    if masks is not None:  # a sum of Z products: one pass
+    found = _z_masks(psi, terms)
+    if found is not None:  # a sum of Z products: one pass (on each rank's shard)
+        masks, signs = found
         lam = psi.copy()
-        KR.diagonal_observable(psi.array, lam.array, masks, [float(c) for c, _, _ in terms])
+        KR.diagonal_observable(_array(psi), _array(lam), masks, [float(c) * s for (c, _, _), s in zip(terms, signs)])
         return lam
     lam = zeros_like(psi)
     for coeff, observable, targets in terms:
@@ -248,29 +267,48 @@ def apply_observable(psi, terms):
     return lam
 
 
+def _in_step(psi, lam, qubits=()) -> bool:
+    """Whether the fast paths may work on the two states' arrays directly with ``qubits`` local:
+    always on one process; on the distributed state once ``qubits`` are brought into psi's shard
+    and lam has psi's layout (False if that cannot be done: the generic path then takes the gate)."""
+    if not psi.distributed:
+        return True
+    if not psi._make_local(list(qubits), set(qubits)):
+        return False
+    if lam.layout.pos != psi.layout.pos:
+        lam._set_layout(list(psi.layout.pos))
+    return bool(np.array_equal(lam.layout.prefix_of_rank, psi.layout.prefix_of_rank))
+
+
+def _bit(state, q) -> int:
+    return state.layout.pos[q] if state.distributed else state.n_qubits - 1 - q
+
+
 # ------------------------------------------------------------------------------- the sweep
 def adjoint_gradient(psi, ops, values, terms, parameters):
     """``(expectation, {p: gradient})`` for the final state ``psi`` of the gates ``ops`` (remapped,
     parameters as expressions) at parameter ``values``.  ``psi`` is consumed (walked back to |0>)."""
     wanted = set(parameters)
     grad = {p: 0.0 for p in parameters}
+    # the fast paths' contributions: this rank's part on a distributed state, summed once at the end
+    local = {p: 0.0 for p in parameters} if psi.distributed else grad
     lam = apply_observable(psi, terms)
     expectation = inner(psi, lam).real
     ops = list(ops)
     i = len(ops) - 1
     while i >= 0:
         op = ops[i]
-        if not psi.distributed and len(op.targets) == 1 and not op.controls:
+        if len(op.targets) == 1 and not op.controls:
             j = i
             while j > 0 and len(ops[j - 1].targets) == 1 and not ops[j - 1].controls and \
                     ops[j - 1].targets == op.targets:
                 j -= 1
-            if i - j >= 1 or op.free_parameters() & wanted:
-                _one_qubit_run(psi, lam, ops[j:i + 1], values, wanted, grad)
+            if (i - j >= 1 or op.free_parameters() & wanted) and _in_step(psi, lam, op.targets):
+                _one_qubit_run(psi, lam, ops[j:i + 1], values, wanted, local)
                 i = j - 1
                 continue
         i -= 1
-        if not psi.distributed and not op.params and _undo_permutation(psi, lam, op):
+        if not op.params and _undo_permutation(psi, lam, op):
             continue
         derivs = {}
         if op.free_parameters() & wanted:
@@ -285,6 +323,11 @@ def adjoint_gradient(psi, ops, values, terms, parameters):
         m_dag = np.ascontiguousarray(m.conj().T)
         psi.apply(op.targets, m_dag, op.controls, op.control_states)
         lam.apply(op.targets, m_dag, op.controls, op.control_states)
+    if psi.distributed:
+        names = list(local)
+        total = np.array(psi.comm.allreduce(np.array([local[p] for p in names], dtype=np.float64)))
+        for p, v in zip(names, total):
+            grad[p] += float(v)
     return float(expectation), grad
 
 
@@ -311,14 +354,26 @@ def _undo_permutation(psi, lam, op) -> bool:
         return False
     targets, controls, cvalues = found
     qubits = list(op.targets) + list(op.controls)
-    top = psi.n_qubits - 1
-    bit = top - qubits[targets[0]]
-    cbits = [top - qubits[j] for j in controls]
+    target = qubits[targets[0]]
+    if psi.distributed and psi.layout.is_global(target):
+        return False  # a relabel of the ranks' blocks: the generic path
+    if not _in_step(psi, lam):
+        return False
+    cbits, cvals = [], []
+    for j, v in zip(controls, cvalues):
+        q = qubits[j]
+        if psi.distributed and psi.layout.is_global(q):
+            if psi._pbit(q) != int(v):
+                return True  # the control does not hold anywhere on this rank's shard
+            continue
+        cbits.append(_bit(psi, q))
+        cvals.append(int(v))
+    bit = _bit(psi, target)
     cval = 0
-    for b, v in zip(cbits, cvalues):
-        cval |= int(v) << b
+    for b, v in zip(cbits, cvals):
+        cval |= v << b
     fixed = np.array(sorted([bit] + cbits), dtype=np.int64)
-    KR.x_both(psi.array, lam.array, bit, fixed, cval)
+    KR.x_both(_array(psi), _array(lam), bit, fixed, cval)
     return True
 
 
@@ -342,7 +397,7 @@ def _one_qubit_run(psi, lam, run, values, wanted, grad):
             effective.append((name, m_acc @ d @ m_dag))
         m_acc = m_acc @ np.asarray(m, dtype=np.complex128)
     # m_acc = U_m ... U_1 (circuit order g_1..g_m): both states are multiplied by its inverse
-    sums = KR.pair_sums(psi.array, lam.array, psi.n_qubits - 1 - run[0].targets[0], m_acc.conj().T)
-    phase = np.conj(lam.global_phase) * psi.global_phase
+    sums = KR.pair_sums(_array(psi), _array(lam), _bit(psi, run[0].targets[0]), m_acc.conj().T)
+    phase = np.conj(_phase_of(lam)) * _phase_of(psi)
     for name, e in effective:
         grad[name] += 2.0 * float((np.sum(e * sums) * phase).real)
