@@ -63,7 +63,7 @@ class LocalBackend:
         return seed
 
     def fusion_options(self) -> dict:
-        return {"fusion": self.fusion, "absorb_into_two_qubit": True}
+        return {"fusion": self.fusion, "absorb_into_two_qubit": True, "precision": self.precision}
 
     def metadata(self) -> dict:
         return {}
@@ -90,7 +90,7 @@ class DistributedBackend:
         return self.runtime.agree_on_seed(seed)
 
     def fusion_options(self) -> dict:
-        return {"fusion": self.fusion, "absorb_into_two_qubit": False}
+        return {"fusion": self.fusion, "absorb_into_two_qubit": False, "precision": self.precision}
 
     def metadata(self) -> dict:
         return self.runtime.metadata()

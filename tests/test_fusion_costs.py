@@ -90,3 +90,26 @@ def test_under_mpi_every_rank_uses_the_fallback(cache, monkeypatch):
         json.dumps({"dense": {"double": {str(k): 9.0 for k in range(1, KC.MAX_K + 1)}}}))
     monkeypatch.setattr(KC, "launched_under_mpi", lambda: True)
     assert KC.dense_costs("double", width=30) == KC.FALLBACK["double"]
+
+
+def test_compile_paths_plan_with_their_precision(monkeypatch):
+    """A complex64 device chooses its blocks by complex64's measured costs, on both paths (a
+    circuit lowered per run and a compiled one), and complex128 by its own."""
+    import qsim
+    from qsim.state.compile import CompiledCircuit, lower
+
+    asked = []
+
+    def costs(precision="double", width=0):
+        asked.append(precision)
+        return KC.FALLBACK[precision]
+
+    monkeypatch.setattr(KC, "dense_costs", costs)
+    n = F.COST_MODEL_MIN_QUBITS
+    c = _random_circuit(n, 40, 7)
+    for precision in ("single", "double"):
+        asked.clear()
+        lower(list(c.instructions), precision=precision)
+        CompiledCircuit(c, precision=precision)
+        assert asked and set(asked) == {precision}
+    assert qsim.device(precision="single").backend.fusion_options()["precision"] == "single"

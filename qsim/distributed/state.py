@@ -116,7 +116,7 @@ class DistributedState:
             # single-process state uses; gates touching a global qubit keep their own form.
             lay = self.layout
             globals_now = frozenset(q for q in range(self.n_qubits) if lay.is_global(q))
-            ops = [classify(item) for item in fuse_blocks(unitaries, keep_apart=globals_now)]
+            ops = [classify(item) for item in fuse_blocks(unitaries, keep_apart=globals_now, precision=self.precision)]
         for i in range(len(ops)):
             self._apply_op(ops, i)
 

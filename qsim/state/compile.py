@@ -82,7 +82,7 @@ def _gate_items(op: GateOp):
     return (op.targets, m, op.controls, op.control_states)
 
 
-def lower(instructions, *, fusion: bool = True, absorb_into_two_qubit: bool = True):
+def lower(instructions, *, fusion: bool = True, absorb_into_two_qubit: bool = True, precision: str = "double"):
     """Steps for ``instructions`` (already remapped), plus the terminal measurements
     ``[(qubit, bit)]``.  Mid-circuit measurements become ``MeasureStep``s."""
     qubits_after, bits_after = _later_uses(instructions)
@@ -92,7 +92,7 @@ def lower(instructions, *, fusion: bool = True, absorb_into_two_qubit: bool = Tr
 
     def close_batch():
         if batch:
-            items = fuse(batch, absorb_into_two_qubit) if fusion else list(batch)
+            items = fuse(batch, absorb_into_two_qubit, precision) if fusion else list(batch)
             steps.append(Unitaries(items))
             batch.clear()
 
@@ -111,9 +111,9 @@ def lower(instructions, *, fusion: bool = True, absorb_into_two_qubit: bool = Tr
         elif isinstance(op, Conditional):
             close_batch()
             then_steps, t_term = lower(list(op.then_ops), fusion=fusion,
-                                       absorb_into_two_qubit=absorb_into_two_qubit)
+                                       absorb_into_two_qubit=absorb_into_two_qubit, precision=precision)
             else_steps, e_term = lower(list(op.else_ops), fusion=fusion,
-                                       absorb_into_two_qubit=absorb_into_two_qubit)
+                                       absorb_into_two_qubit=absorb_into_two_qubit, precision=precision)
             # measurements inside a branch are always physical: their bits differ per path
             then_steps += [MeasureStep(q, b) for q, b in t_term]
             else_steps += [MeasureStep(q, b) for q, b in e_term]
@@ -264,7 +264,7 @@ class CompiledCircuit:
     Called by ``qsim.state.executor.execute_compiled`` (the device caches one per program).
     """
 
-    def __init__(self, circuit, *, fusion: bool = True, absorb_into_two_qubit: bool = True):
+    def __init__(self, circuit, *, fusion: bool = True, absorb_into_two_qubit: bool = True, precision: str = "double"):
         from qsim.state.fusion import plan, shape_of
 
         self.circuit = circuit
@@ -280,7 +280,7 @@ class CompiledCircuit:
             self.instructions = [op.remap(self.mapping) for op in circuit.instructions]
             self.result_types = [r.remap(self.mapping) for r in circuit.result_types]
         self.free = circuit.free_parameters()
-        self.fusion, self.absorb = fusion, absorb_into_two_qubit
+        self.fusion, self.absorb, self.precision = fusion, absorb_into_two_qubit, precision
         qubits_after, bits_after = _later_uses(self.instructions)
         straight = True
         for i, op in enumerate(self.instructions):
@@ -307,7 +307,7 @@ class CompiledCircuit:
         self._matrices = [it[1] for it in items]
         mode = ("blocks" if absorb_into_two_qubit and not _one_target_entanglers(n, items) else "runs") \
             if fusion else "none"
-        self._plan = plan(shapes, mode=mode)
+        self._plan = plan(shapes, mode=mode, precision=precision)  # block sizes from its precision's costs
         param_index = {g.index for g in self.params}
         self.dense = []
         self.constant = []  # per fused item: its matrix never changes
@@ -406,7 +406,7 @@ class CompiledCircuit:
                                                     None if fast is None else fast.sources)
             return ([Unitaries(items, self.dense, self._program)] if items else []), self.terminal
         bound = [op.bind(values) if hasattr(op, "bind") else op for op in self.instructions]
-        return lower(bound, fusion=self.fusion, absorb_into_two_qubit=self.absorb)
+        return lower(bound, fusion=self.fusion, absorb_into_two_qubit=self.absorb, precision=self.precision)
 
 
 class _FastBinder:

@@ -262,7 +262,7 @@ def _physical_bits(steps):
 
 
 def execute(circuit, shots, make_state, *, seed=None, fusion=True, absorb_into_two_qubit=True,
-            device_id="local:qsim/statevector", extra_metadata=None):
+            precision="double", device_id="local:qsim/statevector", extra_metadata=None):
     """Run ``circuit`` (parameters bound) and return a ``Result``."""
     created = datetime.now(timezone.utc)
     t0 = time.perf_counter()
@@ -276,7 +276,7 @@ def execute(circuit, shots, make_state, *, seed=None, fusion=True, absorb_into_t
     else:
         instructions = [op.remap(mapping) for op in circuit.instructions]
         types = [r.remap(mapping) for r in circuit.result_types]
-    steps, _ = lower(instructions, fusion=fusion, absorb_into_two_qubit=absorb_into_two_qubit)
+    steps, _ = lower(instructions, fusion=fusion, absorb_into_two_qubit=absorb_into_two_qubit, precision=precision)
     source, values = getattr(circuit, "unbound", None) or (circuit, {})
     return _run(circuit, labels, instructions, types, mapping, steps, (source, values), shots, make_state, seed,
                 device_id, extra_metadata, created, t0)

@@ -684,7 +684,7 @@ def fuse_blocks(items, keep_apart=frozenset(), max_qubits: int | None = None, pr
                 precision=precision).bind([it[1] for it in items])
 
 
-def fuse(items, absorb_into_two_qubit: bool = True):
+def fuse(items, absorb_into_two_qubit: bool = True, precision: str = "double"):
     """Merge gates into fewer, larger unitaries; exact up to rounding, gate order on every qubit kept.
 
     With ``absorb_into_two_qubit`` (the single-process state): ``fuse_blocks`` (k-qubit dense and
@@ -693,5 +693,5 @@ def fuse(items, absorb_into_two_qubit: bool = True):
     runs of uncontrolled one-qubit gates on the same qubit are merged."""
     items = list(items)
     if absorb_into_two_qubit:
-        return fuse_blocks(items)
+        return fuse_blocks(items, precision=precision)
     return plan([shape_of(it) for it in items], mode="runs").bind([it[1] for it in items])

@@ -22,7 +22,7 @@ def test_seed_fusion_and_metadata(comm):
     local = LocalBackend()
     assert local.agree_on_seed(None, shots=0) is None and local.agree_on_seed(5, shots=10) == 5
     assert isinstance(local.agree_on_seed(None, shots=10), int)
-    assert local.fusion_options() == {"fusion": True, "absorb_into_two_qubit": True}
+    assert local.fusion_options() == {"fusion": True, "absorb_into_two_qubit": True, "precision": "double"}
     b = backend_for(comm)
     seed = b.agree_on_seed(None, shots=10)
     assert comm.allgather(seed) == [seed] * comm.Get_size()  # every rank has rank 0's
