@@ -56,7 +56,7 @@ def _run(n, blocks, psi, precision, compiled):
         (KP.py_split, KP.py_apply_blocks, KP.py_join_z)
     zsum = np.zeros(n + 1)
     split(state, planar)
-    apply_blocks(planar, *_program(n, blocks, dtype))
+    apply_blocks(planar, planar.copy(), np.zeros((0, 1), dtype=np.int32), *_program(n, blocks, dtype))
     join_z(state, planar, zsum)
     return state, zsum
 
@@ -112,16 +112,21 @@ def _ladder(n, entangler, layers=2):
             names += [a, b]
             c.ry(q, FreeParameter(a)).rz(q, FreeParameter(b))
         for q in range(n - 1):
-            getattr(c, entangler)(q, q + 1)
+            if entangler == "cnot-up":  # controls below targets, and a toffoli: other permutations
+                c.cnot(q + 1, q)
+                if q == 1:
+                    c.ccnot(0, 3, 2)
+            else:
+                getattr(c, entangler)(q, q + 1)
     return c, names
 
 
 @pytest.mark.parametrize("precision", ["double", "single"])
-@pytest.mark.parametrize("entangler", ["cnot", "cz"])
+@pytest.mark.parametrize("entangler", ["cnot", "cnot-up", "cz"])
 def test_rotation_ladders_fuse_runs_only_and_equal_the_oracle(entangler, precision):
     """A rotation layer with a cnot or cz ladder runs as one-qubit blocks and x or controlled
-    blocks (no dense two-qubit products), and its broadcast <Z> (taken in the packed pass) and
-    state equal the oracle's, run after run."""
+    blocks (no dense two-qubit products; a cnot ladder as one permutation per layer), and its
+    broadcast <Z> (taken in the packed pass) and state equal the oracle's, run after run."""
     n = 6
     c, names = _ladder(n, entangler)
     c.expectation(obs.Z())
@@ -140,7 +145,10 @@ def test_rotation_ladders_fuse_runs_only_and_equal_the_oracle(entangler, precisi
         np.testing.assert_allclose(dev.run(sv, inputs=values).result().values[0], psi, atol=ATOL[precision])
     program = dev.compile(c)[0]._program
     assert program is not None
-    assert set(program.kinds.tolist()) <= {KP.BLOCK_DENSE_1, KP.BLOCK_X}
+    kinds = set(program.kinds.tolist())
+    assert kinds <= {KP.BLOCK_DENSE_1, KP.BLOCK_X, KP.BLOCK_PERM}
+    if entangler != "cz":  # each layer's ladder gathered into one permutation
+        assert (program.kinds == KP.BLOCK_PERM).sum() == 2
 
 
 def test_a_dense_entangler_keeps_two_qubit_blocks():

@@ -33,6 +33,7 @@ BLOCK_DENSE = 0      # a dense matrix on 3 targets
 BLOCK_DENSE_1 = 1    # a dense 2x2 matrix on one target
 BLOCK_X = 2          # x on one target (a swap of the pair; no arithmetic)
 BLOCK_DENSE_2 = 3    # a dense 4x4 matrix on two targets
+BLOCK_PERM = 4       # a permutation of the amplitudes: new[i] = old[perms[tbits[b, 0], i]]
 PACKED_MAX_TARGETS = 3
 
 # contract: a*b + c may become one FMA (one rounding instead of two); nothing else is relaxed
@@ -72,12 +73,13 @@ def _join_z(state, p, zsum):
     zsum[zsum.shape[0] - 1] = w[0]
 
 
-def _apply_blocks(p, kinds, tbits, ntargets, fixed, nfixed, cvals, mats):
+def _apply_blocks(p, scratch, perms, kinds, tbits, ntargets, fixed, nfixed, cvals, mats):
     """Apply every block of a packed program in order to the planar state ``p``.  Block ``b`` has
     kind ``kinds[b]``, targets at bit positions ``tbits[b, :ntargets[b]]`` (the first is the most
     significant bit of its matrix index), ``fixed[b, :nfixed[b]]`` (ascending) the bit positions of
     its targets and controls, ``cvals[b]`` its control values at their positions and complex matrix
-    ``mats[b, :d, :d]`` (d = 2^ntargets[b])."""
+    ``mats[b, :d, :d]`` (d = 2^ntargets[b]).  A permutation block (several x blocks in a row,
+    ``qsim.state.packed``) gathers into ``scratch`` (same shape as ``p``) and copies back."""
     size = p.shape[1]
     re = p[0]
     im = p[1]
@@ -91,7 +93,18 @@ def _apply_blocks(p, kinds, tbits, ntargets, fixed, nfixed, cvals, mats):
         count = size >> nfixed[b]
         run = np.int64(1) << fx[0]
         m = mats[b]
-        if kind == BLOCK_X:
+        if kind == BLOCK_PERM:
+            perm = perms[tbits[b, 0]]
+            s0 = scratch[0]
+            s1 = scratch[1]
+            for i in range(np.uint64(size)):
+                k = np.uint64(perm[i])
+                s0[i] = re[k]
+                s1[i] = im[k]
+            for i in range(np.uint64(size)):
+                re[i] = s0[i]
+                im[i] = s1[i]
+        elif kind == BLOCK_X:
             o = np.int64(1) << tbits[b, 0]
             for r in range(0, count, run):
                 i0 = _spread(r, fx) | cval

@@ -31,7 +31,7 @@ class PackedProgram:
     """The packed form of one compiled circuit's fused items (see the module docstring)."""
 
     __slots__ = ("n", "kinds", "tbits", "ntargets", "fixed", "nfixed", "cvals", "mats", "dynamic", "_cast",
-                 "_copies", "phases")
+                 "_copies", "phases", "perms")
 
     @classmethod
     def build(cls, n, items, constant, arrays=None, sources=None):
@@ -42,7 +42,7 @@ class PackedProgram:
         updated in place) let the changing matrices be copied many at a time."""
         if n > PACKED_MAX_QUBITS or n == 0:
             return None
-        rows, dynamic, phases = [], [], []
+        rows, phases = [], []
         for j, (targets, matrix, controls, states) in enumerate(items):
             m = np.asarray(matrix)
             if m.ndim != 2 or len(targets) > KP.PACKED_MAX_TARGETS:
@@ -55,8 +55,7 @@ class PackedProgram:
                     phases.append(j)
                     continue
                 # a one-qubit diagonal on the first control, under the others
-                dynamic.append((len(rows), j, -1 - cv[0]))
-                rows.append((KP.BLOCK_DENSE_1, cb[:1], cb[1:], cv[1:], np.eye(2)))
+                rows.append((KP.BLOCK_DENSE_1, cb[:1], cb[1:], cv[1:], np.eye(2), (j, -1 - cv[0])))
                 continue
             kind = None
             if constant[j]:
@@ -74,11 +73,12 @@ class PackedProgram:
                     tb, cb, cv = g.controls[:1], g.controls[1:], g.values[1:]
             if kind is None:
                 kind = {1: KP.BLOCK_DENSE_1, 2: KP.BLOCK_DENSE_2}.get(len(tb), KP.BLOCK_DENSE)
-            if not constant[j]:
-                dynamic.append((len(rows), j, 1 << len(tb)))
-            rows.append((kind, tb, cb, cv, m))
+            rows.append((kind, tb, cb, cv, m, None if constant[j] else (j, 1 << len(tb))))
+        rows, perms = _gather_permutations(n, rows)
+        dynamic = [(b, *row[5]) for b, row in enumerate(rows) if row[5] is not None]
         self = cls()
         self.n = n
+        self.perms = perms
         B = max(len(rows), 1)
         width = max([len(r[1]) + len(r[2]) for r in rows] + [1])
         dim = 1 << max([len(r[1]) for r in rows] + [1])
@@ -89,7 +89,7 @@ class PackedProgram:
         self.nfixed = np.zeros(B, dtype=np.int64)
         self.cvals = np.zeros(B, dtype=np.int64)
         self.mats = np.zeros((B, dim, dim), dtype=np.complex128)
-        for b, (kind, tb, cb, cv, m) in enumerate(rows):
+        for b, (kind, tb, cb, cv, m, _) in enumerate(rows):
             self.kinds[b] = kind
             self.tbits[b, :len(tb)] = tb
             self.ntargets[b] = len(tb)
@@ -132,8 +132,9 @@ class PackedProgram:
         if work is None:
             real = np.float64 if array.dtype == np.complex128 else np.float32
             work = self._cast[array.dtype] = (self.mats.astype(array.dtype), np.empty((2, array.shape[0]), dtype=real),
-                                              np.zeros(self.n + 1, dtype=np.float64))
-        mats, planar, zsum = work
+                                              np.zeros(self.n + 1, dtype=np.float64),
+                                              np.empty((2, array.shape[0] if len(self.perms) else 1), dtype=real))
+        mats, planar, zsum, scratch = work
         for slots, source, index in self._copies:
             KP.copy_matrices(mats, slots, source, index)
         for slot, j, d in self.dynamic:
@@ -143,7 +144,7 @@ class PackedProgram:
                 v = -1 - d
                 mats[slot, v, v] = complex(np.asarray(items[j][1]).reshape(-1)[0])
         KP.split(array, planar)
-        KP.apply_blocks(planar, self.kinds, self.tbits, self.ntargets, self.fixed, self.nfixed, self.cvals, mats)
+        KP.apply_blocks(planar, scratch, self.perms, self.kinds, self.tbits, self.ntargets, self.fixed, self.nfixed, self.cvals, mats)
         if not want_z:
             KP.join_z(array, planar, _NO_SUMS)
             return None
@@ -153,3 +154,53 @@ class PackedProgram:
 
 
 _NO_SUMS = np.zeros(0, dtype=np.float64)
+
+
+# Runs of at least this many x blocks become one permutation (a gather pass and a copy).
+_PERM_MIN_BLOCKS = 3
+
+
+def _gather_permutations(n, rows):
+    """``rows`` with each run of ``_PERM_MIN_BLOCKS`` or more x blocks replaced by one permutation
+    block (kind ``BLOCK_PERM``, its index into the returned (P, 2^n) int32 array in ``tb``).  A row
+    on bits disjoint from every x block of the run being collected moves ahead of the run (they
+    commute), so a rotation layer followed by a cnot ladder, which the planner interleaves, gives
+    one run per layer."""
+    out, start = [], None
+    for row in rows:
+        if row[0] == KP.BLOCK_X:
+            if start is None:
+                start = len(out)
+            out.append(row)
+            continue
+        bits = set(row[1]) | set(row[2])
+        if start is not None and all(not (bits & (set(r[1]) | set(r[2]))) for r in out[start:]):
+            out.insert(start, row)
+            start += 1
+            continue
+        out.append(row)
+        start = None
+    size = 1 << n
+    final, perms = [], []
+    i = 0
+    while i < len(out):
+        j = i
+        while j < len(out) and out[j][0] == KP.BLOCK_X:
+            j += 1
+        if j - i < _PERM_MIN_BLOCKS:
+            final.append(out[i])
+            i += 1
+            continue
+        idx = np.arange(size, dtype=np.int64)
+        every = np.arange(size, dtype=np.int64)
+        for kind, tb, cb, cv, _, _ in out[i:j]:
+            o = 1 << int(tb[0])
+            sel = (every & o) == 0
+            for bit, v in zip(cb, cv):
+                sel &= ((every >> int(bit)) & 1) == int(v)
+            lo = every[sel]
+            idx[lo], idx[lo | o] = idx[lo | o], idx[lo].copy()
+        final.append((KP.BLOCK_PERM, [len(perms)], [], [], None, None))
+        perms.append(idx.astype(np.int32))
+        i = j
+    return final, (np.array(perms, dtype=np.int32) if perms else np.zeros((0, 1), dtype=np.int32))
