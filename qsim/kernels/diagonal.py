@@ -91,25 +91,52 @@ def _phase_pairs(count, u, p, t, x):
 
 
 @_helper
-def _pairs_run(f, a, b, count, u, p, t, x):
-    """``_phase_pairs`` on the pairs of amplitudes ``(a + j, b + j)``, j < count: gathered into the
-    rows of ``x``, updated, written back."""
-    xr = x[0]
-    xi = x[1]
-    yr = x[2]
-    yi = x[3]
-    n = np.uint64(count)
-    for j in range(n):
-        xr[j] = f[2 * a + 2 * j]
-        xi[j] = f[2 * a + 2 * j + 1]
-        yr[j] = f[2 * b + 2 * j]
-        yi[j] = f[2 * b + 2 * j + 1]
-    _phase_pairs(count, u, p, t, x)
-    for j in range(n):
-        f[2 * a + 2 * j] = xr[j]
-        f[2 * a + 2 * j + 1] = xi[j]
-        f[2 * b + 2 * j] = yr[j]
-        f[2 * b + 2 * j + 1] = yi[j]
+def _weights_row(t, p, n, w):
+    """``w`` = the phases of a run of ``n`` pairs, complex numbers stored as floats: the first
+    ``2n`` floats for the pairs' first amplitudes (``p[0:2]`` times ``t``'s first row), the next
+    ``2n`` for their second ones (``p[2:4]`` times ``t``'s second row)."""
+    two = np.uint64(2)
+    one = np.uint64(1)
+    nn = two * np.uint64(n)
+    p0r, p0i, p1r, p1i = p[0], p[1], p[2], p[3]
+    for j in range(np.uint64(n)):
+        ar = t[two * j]
+        ai = t[two * j + one]
+        w[two * j] = p0r * ar - p0i * ai
+        w[two * j + one] = p0r * ai + p0i * ar
+        br = t[nn + two * j]
+        bi = t[nn + two * j + one]
+        w[nn + two * j] = p1r * br - p1i * bi
+        w[nn + two * j + one] = p1r * bi + p1i * br
+
+
+@_helper
+def _run_slices(x, y, n, u, w):
+    """Pairs ``(x[j], y[j])``, j < n, of complex numbers stored as floats (two slices of the
+    state, so LLVM checks their overlap once per run): ``u`` on each pair, then the phases ``w``
+    (``_weights_row``).  Unit-stride, unsigned indices: packed FMAs."""
+    u0r, u0i, u1r, u1i = u[0], u[1], u[2], u[3]
+    u2r, u2i, u3r, u3i = u[4], u[5], u[6], u[7]
+    two = np.uint64(2)
+    one = np.uint64(1)
+    nn = two * np.uint64(n)
+    for j in range(np.uint64(n)):
+        ar = x[two * j]
+        ai = x[two * j + one]
+        br = y[two * j]
+        bi = y[two * j + one]
+        nr = u0r * ar - u0i * ai + u1r * br - u1i * bi
+        ni = u0r * ai + u0i * ar + u1r * bi + u1i * br
+        mr = u2r * ar - u2i * ai + u3r * br - u3i * bi
+        mi = u2r * ai + u2i * ar + u3r * bi + u3i * br
+        w0r = w[two * j]
+        w0i = w[two * j + one]
+        w1r = w[nn + two * j]
+        w1i = w[nn + two * j + one]
+        x[two * j] = nr * w0r - ni * w0i
+        x[two * j + one] = nr * w0i + ni * w0r
+        y[two * j] = mr * w1r - mi * w1i
+        y[two * j + one] = mr * w1i + mi * w1r
 
 
 @_helper
@@ -152,19 +179,23 @@ def _pivot_phases(f, pbit, u, tre, tim):
         if per > half:
             per = half
         for task in prange(npairs // per):
-            x = np.empty((4, CHUNK), dtype=f.dtype)
-            t = np.empty((4, CHUNK), dtype=f.dtype)
+            t = np.empty(4 * CHUNK, dtype=f.dtype)  # the low chunk's tables, interleaved re/im
+            w = np.empty(4 * CHUNK, dtype=f.dtype)
             p = np.empty(4, dtype=f.dtype)
-            t[0, :] = tre[0, 0, :]
-            t[1, :] = tim[0, 0, :]
-            t[2, :] = tre[1, 0, :]
-            t[3, :] = tim[1, 0, :]
+            for j in range(CHUNK):
+                t[2 * j] = tre[0, 0, j]
+                t[2 * j + 1] = tim[0, 0, j]
+                t[2 * CHUNK + 2 * j] = tre[1, 0, j]
+                t[2 * CHUNK + 2 * j + 1] = tim[1, 0, j]
             q = task * per
             i0 = ((q >> pbit) << (pbit + 1)) | (q & (half - 1))
             for s in range(i0, i0 + per, tile):
                 p[0], p[1] = _hi_product(tre, tim, s, nchunks, 0, one, zero)
                 p[2], p[3] = _hi_product(tre, tim, s, nchunks, 1, one, zero)
-                _pairs_run(f, s, s + half, tile, u, p, t, x)
+                _weights_row(t, p, tile, w)
+                a = 2 * s
+                b = 2 * (s + half)
+                _run_slices(f[a:a + 2 * tile], f[b:b + 2 * tile], tile, u, w)
         return
     # the pivot inside the low chunk: a tile's pairs gathered into rows of tile/2 (the table rows
     # for those pairs are the same in every tile), a task a stretch of whole tiles
