@@ -121,8 +121,8 @@ def _ladder(n, entangler, layers=2):
     return c, names
 
 
-@pytest.mark.parametrize("precision", ["double", "single"])
-@pytest.mark.parametrize("entangler", ["cnot", "cnot-up", "cz"])
+@pytest.mark.parametrize(("entangler", "precision"),
+                         [("cnot", "double"), ("cnot", "single"), ("cnot-up", "double"), ("cz", "single")])
 def test_rotation_ladders_fuse_runs_only_and_equal_the_oracle(entangler, precision):
     """A rotation layer with a cnot or cz ladder runs as one-qubit blocks and x or controlled
     blocks (no dense two-qubit products; a cnot ladder as one permutation per layer), and its

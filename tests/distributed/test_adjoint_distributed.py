@@ -41,7 +41,8 @@ def test_adjoint_gradient_distributed_equals_single_and_oracle(runtime, seed):
 def test_rotation_layers_with_a_cnot_ladder_and_z_sums(runtime, precision):
     """The fast paths of the sweep on shards (a run of one-qubit gates in one pass with its sums
     reduced once at the end, cnots undone on both states, a sum of Z products in one pass), on
-    local and global qubits alike: equal to the single-process sweep and to the oracle."""
+    local and global qubits alike: equal to the single-process sweep (which tests/test_adjoint.py
+    checks against the oracle)."""
     from qsim import Circuit, FreeParameter
     from qsim.circuit import observables as obs
     from qsim.distributed import DistributedRuntime
@@ -71,7 +72,3 @@ def test_rotation_layers_with_a_cnot_ladder_and_z_sums(runtime, precision):
     assert abs(dist["expectation"] - single["expectation"]) < tol
     for p in names:
         assert abs(dist["gradient"][p] - single["gradient"][p]) < tol, p
-    if precision == "double":
-        ref = oracle_gradient(c, values, terms, names)
-        for p in names:
-            assert abs(dist["gradient"][p] - ref[p]) < 1e-7, (p, dist["gradient"][p], ref[p])
