@@ -8,6 +8,7 @@ import numpy as np
 
 import qsim
 from qsim.state import fusion as F
+from qsim.state import fusion_plan as FP
 from qsim.state import pivot as P
 from test_distributed import assert_same_values, meta, run_both
 
@@ -41,4 +42,11 @@ def test_qft_with_rotations_and_diagonals_on_global_qubits(runtime, comm, rng, m
     if g:
         # the qubits needed last start global: the QFT's controlled phases on them were folded
         assert any(len(b.others) < n - 1 - b.pivot for b in calls)
-        assert meta(dist)["exchanges"] == 1
+        # and they move no data: the same exchanges as without pivot blocks
+        monkeypatch.setattr(FP, "PIVOT_MIN_QUBITS", 1 << 20)
+        calls.clear()
+        plain, _ = run_both(runtime, c)
+        assert not calls
+        assert_same_values(plain, single, comm)
+        assert (meta(dist)["exchanges"], meta(dist)["bytesSentPerRank"]) == \
+            (meta(plain)["exchanges"], meta(plain)["bytesSentPerRank"])
