@@ -40,6 +40,11 @@ def apply_diagonal_scan(state, lo_bits, lo_index, hi_index, params):
             state[base + j] *= diag[ah | lo_index[j]]
 
 
+# The one-qubit pair loops of apply_dense_1 (unrolled blocks for low bits, slice runs above).
+# Imported here, after apply_diagonal_scan, which gates re-exports at its end: either module may be
+# imported first.
+from qsim.kernels.gates import _pair_blocks, _pair_run  # noqa: E402
+
 # The helpers are compiled once (not inlined into each build by Numba; LLVM still may), which
 # halves the kernel's first compilation.
 _helper = njit(**dict(OPTS, fastmath={"contract"}))
@@ -56,38 +61,6 @@ def _hi_product(tre, tim, s, nchunks, v, one, zero):
         ar, ai = tre[v, c, e], tim[v, c, e]
         pr, pi = pr * ar - pi * ai, pr * ai + pi * ar
     return pr, pi
-
-
-@_helper
-def _phase_pairs(count, u, p, t, x):
-    """On the rows of ``x`` (re/im of the pairs' first amplitudes, then of their second ones):
-    ``u`` on each pair, then the phases: the low-chunk tables ``t`` (re/im for pivot 0, then 1)
-    times the high chunks' products ``p``.  Unit-stride rows, so LLVM emits packed FMAs."""
-    u0r, u0i, u1r, u1i = u[0], u[1], u[2], u[3]
-    u2r, u2i, u3r, u3i = u[4], u[5], u[6], u[7]
-    p0r, p0i, p1r, p1i = p[0], p[1], p[2], p[3]
-    t0r = t[0]
-    t0i = t[1]
-    t1r = t[2]
-    t1i = t[3]
-    xr = x[0]
-    xi = x[1]
-    yr = x[2]
-    yi = x[3]
-    for j in range(np.uint64(count)):
-        w0r = p0r * t0r[j] - p0i * t0i[j]
-        w0i = p0r * t0i[j] + p0i * t0r[j]
-        w1r = p1r * t1r[j] - p1i * t1i[j]
-        w1i = p1r * t1i[j] + p1i * t1r[j]
-        ar, ai, br, bi = xr[j], xi[j], yr[j], yi[j]
-        nr = u0r * ar - u0i * ai + u1r * br - u1i * bi
-        ni = u0r * ai + u0i * ar + u1r * bi + u1i * br
-        mr = u2r * ar - u2i * ai + u3r * br - u3i * bi
-        mi = u2r * ai + u2i * ar + u3r * bi + u3i * br
-        xr[j] = nr * w0r - ni * w0i
-        xi[j] = nr * w0i + ni * w0r
-        yr[j] = mr * w1r - mi * w1i
-        yi[j] = mr * w1i + mi * w1r
 
 
 @_helper
@@ -140,28 +113,25 @@ def _run_slices(x, y, n, u, w):
 
 
 @_helper
-def _pairs_tile(f, s, half, idx, count, u, p, t, x):
-    """``_phase_pairs`` on the pairs ``(s + idx[j], s + idx[j] + half)`` of one tile (the pivot in
-    the low chunk, ``idx`` the pairs' first amplitudes in the tile)."""
-    xr = x[0]
-    xi = x[1]
-    yr = x[2]
-    yi = x[3]
-    for j in range(count):
-        i = 2 * (s + idx[j])
-        k = i + 2 * half
-        xr[j] = f[i]
-        xi[j] = f[i + 1]
-        yr[j] = f[k]
-        yi[j] = f[k + 1]
-    _phase_pairs(count, u, p, t, x)
-    for j in range(count):
-        i = 2 * (s + idx[j])
-        k = i + 2 * half
-        f[i] = xr[j]
-        f[i + 1] = xi[j]
-        f[k] = yr[j]
-        f[k + 1] = yi[j]
+def _phase_tile(x, n, p, t):
+    """``x[j] *= (p0 t0[j] + p1 t1[j])`` over ``n`` complex numbers stored as floats: ``t`` holds
+    the low chunk's table in two rows (re/im interleaved), each zero where the pivot bit has the
+    other value, and ``p`` the high chunks' products for pivot 0 and 1."""
+    two = np.uint64(2)
+    one = np.uint64(1)
+    off = two * np.uint64(CHUNK)
+    p0r, p0i, p1r, p1i = p[0], p[1], p[2], p[3]
+    for j in range(np.uint64(n)):
+        ar = t[two * j]
+        ai = t[two * j + one]
+        br = t[off + two * j]
+        bi = t[off + two * j + one]
+        wr = p0r * ar - p0i * ai + p1r * br - p1i * bi
+        wi = p0r * ai + p0i * ar + p1r * bi + p1i * br
+        xr = x[two * j]
+        xi = x[two * j + one]
+        x[two * j] = xr * wr - xi * wi
+        x[two * j + one] = xr * wi + xi * wr
 
 
 def _pivot_phases(f, pbit, u, tre, tim):
@@ -176,8 +146,7 @@ def _pivot_phases(f, pbit, u, tre, tim):
         # position in the chunk, the other chunks' product is one value per chunk
         npairs = n_amp >> 1
         per = np.int64(_PAIRS_PER_TASK) if npairs >= _PAIRS_PER_TASK else npairs
-        if per > half:
-            per = half
+        run = half if half < per else per  # contiguous pairs (i, i + half) in a run
         for task in prange(npairs // per):
             t = np.empty(4 * CHUNK, dtype=f.dtype)  # the low chunk's tables, interleaved re/im
             w = np.empty(4 * CHUNK, dtype=f.dtype)
@@ -187,37 +156,48 @@ def _pivot_phases(f, pbit, u, tre, tim):
                 t[2 * j + 1] = tim[0, 0, j]
                 t[2 * CHUNK + 2 * j] = tre[1, 0, j]
                 t[2 * CHUNK + 2 * j + 1] = tim[1, 0, j]
-            q = task * per
-            i0 = ((q >> pbit) << (pbit + 1)) | (q & (half - 1))
-            for s in range(i0, i0 + per, tile):
-                p[0], p[1] = _hi_product(tre, tim, s, nchunks, 0, one, zero)
-                p[2], p[3] = _hi_product(tre, tim, s, nchunks, 1, one, zero)
-                _weights_row(t, p, tile, w)
-                a = 2 * s
-                b = 2 * (s + half)
-                _run_slices(f[a:a + 2 * tile], f[b:b + 2 * tile], tile, u, w)
+            for q in range(task * per, (task + 1) * per, run):
+                i0 = ((q >> pbit) << (pbit + 1)) | (q & (half - 1))
+                for s in range(i0, i0 + run, tile):
+                    p[0], p[1] = _hi_product(tre, tim, s, nchunks, 0, one, zero)
+                    p[2], p[3] = _hi_product(tre, tim, s, nchunks, 1, one, zero)
+                    _weights_row(t, p, tile, w)
+                    a = 2 * s
+                    b = 2 * (s + half)
+                    _run_slices(f[a:a + 2 * tile], f[b:b + 2 * tile], tile, u, w)
         return
-    # the pivot inside the low chunk: a tile's pairs gathered into rows of tile/2 (the table rows
-    # for those pairs are the same in every tile), a task a stretch of whole tiles
+    # the pivot inside the low chunk: a task walks whole tiles; in each, u on the tile's pairs
+    # (apply_dense_1's loops: unrolled blocks of 2..32 amplitudes, slice runs above), then every
+    # amplitude times its phase: the high chunks' product for its pivot value times the low
+    # chunk's table, both rows selected by the pivot bit ahead of time (unit stride, L1-resident)
     ntiles = n_amp // tile
-    per_tiles = np.int64(8) if ntiles >= 8 else ntiles
-    count = tile >> 1
+    per_tiles = np.int64(16) if ntiles >= 16 else ntiles
     for task in prange(ntiles // per_tiles):
-        x = np.empty((4, CHUNK), dtype=f.dtype)
-        t = np.empty((4, CHUNK), dtype=f.dtype)
+        t = np.zeros(4 * CHUNK, dtype=f.dtype)  # re/im rows: the low table where the pivot bit is 0, then 1
         p = np.empty(4, dtype=f.dtype)
-        idx = np.empty(CHUNK, dtype=np.int64)
-        for j in range(count):
-            i = ((j >> pbit) << (pbit + 1)) | (j & (half - 1))
-            idx[j] = i
-            t[0, j] = tre[0, 0, i]
-            t[1, j] = tim[0, 0, i]
-            t[2, j] = tre[1, 0, i]
-            t[3, j] = tim[1, 0, i]
+        for i in range(tile):
+            v = (i >> pbit) & 1
+            t[2 * CHUNK * v + 2 * i] = tre[v, 0, i]
+            t[2 * CHUNK * v + 2 * i + 1] = tim[v, 0, i]
         for s in range(task * per_tiles * tile, (task + 1) * per_tiles * tile, tile):
+            x = f[2 * s:2 * (s + tile)]
+            nb = tile // (2 * half)
+            if half == 1:
+                _pair_blocks(x, nb, 1, u)
+            elif half == 2:
+                _pair_blocks(x, nb, 2, u)
+            elif half == 4:
+                _pair_blocks(x, nb, 4, u)
+            elif half == 8:
+                _pair_blocks(x, nb, 8, u)
+            elif half == 16:
+                _pair_blocks(x, nb, 16, u)
+            else:
+                for r in range(0, tile, 2 * half):
+                    _pair_run(x[2 * r:2 * (r + half)], x[2 * (r + half):2 * (r + 2 * half)], half, u)
             p[0], p[1] = _hi_product(tre, tim, s, nchunks, 0, one, zero)
             p[2], p[3] = _hi_product(tre, tim, s, nchunks, 1, one, zero)
-            _pairs_tile(f, s, half, idx, count, u, p, t, x)
+            _phase_tile(x, tile, p, t)
 
 
 class _Contracted(BySize):
