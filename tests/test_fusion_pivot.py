@@ -42,10 +42,12 @@ def _reference(state, block, bits):
 
 
 @pytest.mark.parametrize("precision", ["double", "single"])
-@pytest.mark.parametrize("build", ["py_func", "serial", "parallel"])
-def test_kernel_every_pivot_bit(precision, build, rng):
-    n = 4 if build == "py_func" else 11
-    kernel = getattr(KD.apply_pivot_phases, build)
+@pytest.mark.parametrize("build", ["py_func", "serial", "parallel", "far"])
+def test_kernel_every_pivot_bit(precision, build, rng, monkeypatch):
+    n = 4 if build == "py_func" else 10 if build == "far" else 11
+    if build == "far":  # the plain-Python body with partners "far apart" from 2 KiB: the buffered runs
+        monkeypatch.setattr(KD, "_FAR_BYTES", 2048)
+    kernel = getattr(KD.apply_pivot_phases, "py_func" if build == "far" else build)
     real = np.float64 if precision == "double" else np.float32
     for pbit in range(n):
         block = _random_block(rng, n, with_u=pbit % 3 != 0)

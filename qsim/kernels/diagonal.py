@@ -49,7 +49,8 @@ from qsim.kernels.gates import _pair_blocks, _pair_run  # noqa: E402
 # halves the kernel's first compilation.
 _helper = njit(**dict(OPTS, fastmath={"contract"}))
 
-_PAIRS_PER_TASK = 2048  # pairs per parallel task when the pivot is at bit 8 or above
+_PAIRS_PER_TASK = 2048
+_FAR_BYTES = 1 << 28  # distance between partners from which a run's two sides are buffered  # pairs per parallel task when the pivot is at bit 8 or above
 
 
 @_helper
@@ -147,6 +148,7 @@ def _pivot_phases(f, pbit, u, tre, tim):
         npairs = n_amp >> 1
         per = np.int64(_PAIRS_PER_TASK) if npairs >= _PAIRS_PER_TASK else npairs
         run = half if half < per else per  # contiguous pairs (i, i + half) in a run
+        far = half * 2 * f.itemsize >= _FAR_BYTES
         for task in prange(npairs // per):
             t = np.empty(4 * CHUNK, dtype=f.dtype)  # the low chunk's tables, interleaved re/im
             w = np.empty(4 * CHUNK, dtype=f.dtype)
@@ -158,13 +160,26 @@ def _pivot_phases(f, pbit, u, tre, tim):
                 t[2 * CHUNK + 2 * j + 1] = tim[1, 0, j]
             for q in range(task * per, (task + 1) * per, run):
                 i0 = ((q >> pbit) << (pbit + 1)) | (q & (half - 1))
+                if far:
+                    # partners 256 MiB apart and more: each side of the run read and written in one
+                    # sequential burst (interleaving two distant streams ran at a fraction of the
+                    # bandwidth, as apply_dense_1 found), the arithmetic on the buffers
+                    xa = f[2 * i0:2 * (i0 + run)].copy()
+                    xb = f[2 * (i0 + half):2 * (i0 + half + run)].copy()
                 for s in range(i0, i0 + run, tile):
                     p[0], p[1] = _hi_product(tre, tim, s, nchunks, 0, one, zero)
                     p[2], p[3] = _hi_product(tre, tim, s, nchunks, 1, one, zero)
                     _weights_row(t, p, tile, w)
-                    a = 2 * s
-                    b = 2 * (s + half)
-                    _run_slices(f[a:a + 2 * tile], f[b:b + 2 * tile], tile, u, w)
+                    if far:
+                        a = 2 * (s - i0)
+                        _run_slices(xa[a:a + 2 * tile], xb[a:a + 2 * tile], tile, u, w)
+                    else:
+                        a = 2 * s
+                        b = 2 * (s + half)
+                        _run_slices(f[a:a + 2 * tile], f[b:b + 2 * tile], tile, u, w)
+                if far:
+                    f[2 * i0:2 * (i0 + run)] = xa
+                    f[2 * (i0 + half):2 * (i0 + half + run)] = xb
         return
     # the pivot inside the low chunk: a task walks whole tiles; in each, u on the tile's pairs
     # (apply_dense_1's loops: unrolled blocks of 2..32 amplitudes, slice runs above), then every
