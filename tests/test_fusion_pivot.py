@@ -41,8 +41,10 @@ def _reference(state, block, bits):
     return np.moveaxis(t, list(range(n)), axes).reshape(-1)
 
 
-@pytest.mark.parametrize("precision", ["double", "single"])
-@pytest.mark.parametrize("build", ["py_func", "serial", "parallel", "far"])
+# Every build at one precision at least (each compiled build of each precision costs CI seconds on a
+# cold cache; the parallel complex128 one also runs in test_fused_circuits_match_gate_by_gate).
+@pytest.mark.parametrize(("precision", "build"), [(p, b) for p in ("double", "single") for b in ("py_func", "far")]
+                         + [("double", "serial"), ("single", "parallel")])
 def test_kernel_every_pivot_bit(precision, build, rng, monkeypatch):
     n = 4 if build == "py_func" else 10 if build == "far" else 11
     if build == "far":  # the plain-Python body with partners "far apart" from 2 KiB: the buffered runs
