@@ -171,8 +171,13 @@ def main(argv=None) -> dict:
     C.set_threads(args.threads)
     try:
         from benchmarks.bandwidth import rmw_c128
-    except ImportError:
-        from bandwidth import rmw_c128
+    except ImportError:  # run as a script: import it under its package name all the same, since Numba's
+        # cache entry records the module it was compiled in (``bandwidth`` here would not load one
+        # written by ``benchmarks.bandwidth``: ModuleNotFoundError 'benchmarks')
+        import os
+
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        from benchmarks.bandwidth import rmw_c128
     ns = [10] if args.smoke else args.n
     reps = args.reps or (1 if args.smoke else 11)
     ctx = C.context()
