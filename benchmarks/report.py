@@ -35,11 +35,11 @@ def bandwidth(d):
 
 
 def gates(d):
-    out = [f"**Per gate, complex128** ({_ctx(d)}, best of {d['reps']}; ratio = time / one pass at this run's "
+    out = [f"**Per gate** ({_ctx(d)}, best of {d['reps']}; ratio = time / one pass at this run's "
            f"rmw speed; reductions count half a pass)", ""]
-    ns = [r["n"] for r in d["results"]]
-    head = "| case | " + " | ".join(f"n={n} ms | ratio" for n in ns) + " |"
-    out += [head, "|---|" + "---:|---:|" * len(ns)]
+    cols = [f"n={r['n']} {r.get('dtype', 'complex128')}" for r in d["results"]]
+    head = "| case | " + " | ".join(f"{c} ms | ratio" for c in cols) + " |"
+    out += [head, "|---|" + "---:|---:|" * len(cols)]
     by = [{row["case"]: row for row in r["rows"]} for r in d["results"]]
     cases = []
     for r in d["results"]:
@@ -54,7 +54,7 @@ def gates(d):
         out.append(f"| {case} | " + " | ".join(cells) + " |")
     out.append("")
     for r in d["results"]:
-        out.append(f"n={r['n']}: this run's rmw {r['rmw_GBs_this_run']:.1f} GB/s, one pass {r['one_pass_ms']:.2f} ms")
+        out.append(f"n={r['n']} {r.get('dtype', 'complex128')}: this run's rmw {r['rmw_GBs_this_run']:.1f} GB/s, one pass {r['one_pass_ms']:.2f} ms")
     return out
 
 
@@ -79,7 +79,7 @@ def variational(d):
     if d.get("gradients"):
         out += ["", "| gradient | n | params | best s | median s |", "|---|---:|---:|---:|---:|"]
         for r in d["gradients"]:
-            out.append(f"| {r['simulator']} | {r['n']} | {r['parameters']} | {r['best_s']:.3f} | {r['median_s']:.3f} |")
+            out.append(f"| {r['simulator']} | {r['n']} | {r.get('parameters', '')} | {r['best_s']:.3f} | {r['median_s']:.3f} |")
     return out
 
 
