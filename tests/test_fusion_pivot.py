@@ -105,6 +105,22 @@ def test_qft_plans_one_block_per_stage():
     assert sorted(m for e in p.entries for m in p.members(p.entries.index(e))) == list(range(len(shapes)))
 
 
+def test_a_one_qubit_run_ending_in_rz_stays_dense():
+    """rx, ry, rz on fresh qubits then a cnot brick (the random brick circuit's first layer): the rz
+    must not turn its qubit's one-qubit block into a pivot, which would keep the cnot from fusing
+    with it (one pass per qubit wasted).  Every gate lands in a dense block of two qubits or more."""
+    n = F.PIVOT_MIN_QUBITS + 1
+    c = qsim.Circuit()
+    for q in range(n):
+        c.rx(q, 0.3 + q).ry(q, 0.2 * q).rz(q, 1.1 - q)
+    for q in range(0, n - 1, 2):
+        c.cnot(q, q + 1)
+    shapes = [F.shape_of((op.targets, op.matrix(), op.controls, op.control_states)) for op in c.instructions]
+    p = F.plan(shapes, max_qubits=4)
+    assert all(isinstance(e, F.Block) and e.ops[0][0] == "eye" and len(e.qubits) >= 2 for e in p.entries)
+    assert sorted(m for j in range(len(p.entries)) for m in p.members(j)) == list(range(len(shapes)))
+
+
 def _mixed_circuit(n, rng):
     """Rotations, the QFT's stages, and diagonals (rz, cz, zz, cphaseshift with either qubit first)
     around them, with a few cnots that end pivot blocks."""

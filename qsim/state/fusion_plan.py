@@ -221,8 +221,10 @@ def _pivot_for(out, last, s, qs, keep_apart):
     """The index in ``out`` of the pivot block the diagonal gate ``s`` on ``qs`` joins, or None.
 
     Taken, in order: a pivot block on one of ``qs`` (or any, for a one-qubit gate) that is last on
-    all its qubits; else the oldest dense one-qubit block on one of ``qs`` that is last on its qubit
-    (it becomes a pivot block).  Either is moved to the end of ``out`` if it is not there (nothing
+    all its qubits; else, for a two-qubit gate (a controlled phase), the oldest dense one-qubit
+    block on one of ``qs`` that is last on its qubit (it becomes a pivot block; a one-qubit
+    diagonal never starts one: it joins a dense block without widening it, and a pivot started
+    by an rz would keep the next entangling gate from fusing with it).  Either is moved to the end of ``out`` if it is not there (nothing
     after it touches its qubits, so it commutes with everything it passes), which puts the gate
     after every other item on its qubits."""
     owners = sorted({last[q] for q in qs if q in last})
@@ -235,8 +237,8 @@ def _pivot_for(out, last, s, qs, keep_apart):
     if pick is None:
         for o in owners:
             b = out[o]
-            if isinstance(b, _KBlock) and not b.diagonal and len(b.qubits) == 1 and b.qubits[0] in qs \
-                    and b.qubits[0] not in keep_apart and last.get(b.qubits[0]) == o:
+            if len(qs) == 2 and isinstance(b, _KBlock) and not b.diagonal and len(b.qubits) == 1 \
+                    and b.qubits[0] in qs and b.qubits[0] not in keep_apart and last.get(b.qubits[0]) == o:
                 out[o] = _Pivot(b.qubits[0], b.members)
                 pick = o
                 break
