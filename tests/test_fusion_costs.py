@@ -52,6 +52,29 @@ def test_unreadable_cache_falls_back(cache, monkeypatch):
     assert KC.dense_costs("double", width=30) == KC.FALLBACK["double"]
 
 
+def test_busy_calibration_serves_the_process_but_is_not_cached(cache, monkeypatch):
+    """Figures timed while another process held the cores are used by this process only: a later
+    run on a quiet machine measures again instead of inheriting them from the file."""
+    calls = []
+
+    def fake(precision, n=None, reps=3):
+        calls.append(precision)
+        out = KC.Calibration({k: 9.0 for k in range(1, KC.MAX_K + 1)})
+        out.busy = True
+        return out
+
+    monkeypatch.setattr(KC, "calibrate", fake)
+    assert KC.dense_costs("double", width=30) == {k: 9.0 for k in range(1, KC.MAX_K + 1)}
+    assert not list(cache.iterdir())
+    assert KC.dense_costs("double", width=30) and calls == ["double"]  # remembered in the process
+
+
+def test_calibration_flags_a_busy_machine(monkeypatch):
+    """The timed runs' threads getting no CPU time (as when another process holds the cores)
+    marks the calibration busy; a normal run on this machine does not (unless it is loaded)."""
+    monkeypatch.setattr(KC.time, "process_time", lambda: 0.0)
+    assert KC.calibrate("double", n=16, reps=1).busy
+
 def test_calibration_measures_every_block_size():
     table = KC.calibrate("double", n=12, reps=1)
     assert sorted(table) == list(range(1, KC.MAX_K + 1))

@@ -12,7 +12,9 @@ pass over the same state (``gates.scale``).  The figures come from, in order:
    between machines never hands one machine another's figures;
 3. a calibration (``calibrate``: about a second on a 64 MiB state per precision), run only for a
    circuit of at least ``CALIBRATE_MIN_QUBITS`` qubits, whose simulation takes seconds anyway, and
-   written to the cache file; ``QSIM_CALIBRATE=0`` turns it off;
+   written to the cache file unless another process shared the cores while it ran (its figures
+   then serve this process only, and a later run measures again); ``QSIM_CALIBRATE=0`` turns it
+   off;
 4. otherwise ``FALLBACK``, measured on the 2-core Zen 3 VM the project is developed on: a small
    program's first call never pays for a calibration (cold start stays well under a second).
 
@@ -36,7 +38,7 @@ import numpy as np
 
 from qsim.launch import launched_under_mpi
 
-KERNELS_VERSION = 4
+KERNELS_VERSION = 5
 CALIBRATE_MIN_QUBITS = 20
 CALIBRATION_BYTES = 1 << 26  # a 64 MiB state: twice the last-level cache here, so DRAM-bound
 MAX_K = 5
@@ -100,9 +102,24 @@ def _write(path: Path, tables: dict) -> None:
         pass
 
 
-def calibrate(precision: str, n: int | None = None, reps: int = 2) -> dict:
+class Calibration(dict):
+    """``{k: passes}`` from ``calibrate``, with ``busy``: whether the timed runs shared the cores
+    with another process (their threads got less than ``BUSY_UTILISATION`` of the wall time), in
+    which case the figures serve this process but are not written to the cache file."""
+
+    busy = False
+
+
+BUSY_UTILISATION = 0.8
+
+
+def calibrate(precision: str, n: int | None = None, reps: int = 3) -> dict:
     """Measure ``{k: passes}`` for k = 1..MAX_K on a 2^n state of ``precision`` (default: a state
-    of ``CALIBRATION_BYTES``), best of ``reps``."""
+    of ``CALIBRATION_BYTES``): each block size's best of ``reps`` over the best of the passes
+    timed between them (every rep times the pass and every k in turn, so a slow phase of the
+    machine hits them alike)."""
+    import numba
+
     from qsim.kernels import gates as KG
     from qsim.state.apply import apply_dense
 
@@ -112,25 +129,28 @@ def calibrate(precision: str, n: int | None = None, reps: int = 2) -> dict:
     state = np.full(1 << n, 1 / np.sqrt(1 << n), dtype=dtype)
     one = dtype(1)
     rng = np.random.default_rng(5)
-
-    def best(f):
-        f()  # compile or load, and touch the pages
-        ts = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            f()
-            ts.append(time.perf_counter() - t0)
-        return min(ts)
-
-    out = {}
-    t_pass = best(lambda: KG.scale(state, one))
+    runs = {0: lambda: KG.scale(state, one)}  # 0: the pass
     for k in range(1, MAX_K + 1):
         z = rng.normal(size=(1 << k, 1 << k)) + 1j * rng.normal(size=(1 << k, 1 << k))
         u, _ = np.linalg.qr(z)
         bits = list(range(n // 2, n // 2 + k))
-        out[k] = best(lambda: apply_dense(state, bits, u))
-    t_pass = min(t_pass, best(lambda: KG.scale(state, one)))  # the pass bound, before and after
-    return {k: max(t / t_pass, 1.0) for k, t in out.items()}
+        runs[k] = (lambda bits, u: lambda: apply_dense(state, bits, u))(bits, u)
+    for f in runs.values():
+        f()  # compile or load, and touch the pages
+    best = dict.fromkeys(runs, np.inf)
+    wall = cpu = 0.0
+    for _ in range(reps):
+        for k, f in runs.items():
+            c0, t0 = time.process_time(), time.perf_counter()
+            f()
+            t = time.perf_counter() - t0
+            cpu += time.process_time() - c0
+            wall += t
+            best[k] = min(best[k], t)
+    out = Calibration({k: max(best[k] / best[0], 1.0) for k in range(1, MAX_K + 1)})
+    threads = numba.get_num_threads() if state.shape[0] >= KG.PARALLEL_MIN_AMPLITUDES else 1
+    out.busy = cpu < BUSY_UTILISATION * wall * threads
+    return out
 
 
 def dense_costs(precision: str = "double", width: int = 0) -> dict:
@@ -145,7 +165,9 @@ def dense_costs(precision: str = "double", width: int = 0) -> dict:
     if precision not in tables:
         if width < CALIBRATE_MIN_QUBITS or os.environ.get("QSIM_CALIBRATE", "1") == "0":
             return FALLBACK[precision]  # not remembered: a wider circuit may still calibrate
-        tables[precision] = calibrate(precision)
-        _write(path, tables)
+        table = calibrate(precision)
+        tables[precision] = dict(table)
+        if not getattr(table, "busy", False):
+            _write(path, tables)  # a calibration on a busy machine serves this process only
     _memo[precision] = tables[precision]
     return tables[precision]
