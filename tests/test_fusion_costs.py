@@ -70,10 +70,11 @@ def test_busy_calibration_serves_the_process_but_is_not_cached(cache, monkeypatc
 
 
 def test_calibration_flags_a_busy_machine(monkeypatch):
-    """The timed runs' threads getting no CPU time (as when another process holds the cores)
-    marks the calibration busy; a normal run on this machine does not (unless it is loaded)."""
-    monkeypatch.setattr(KC.time, "process_time", lambda: 0.0)
+    """A load average above the cores marks the calibration busy, an idle machine does not."""
+    monkeypatch.setattr(KC.os, "getloadavg", lambda: (8.0, 8.0, 8.0))
     assert KC.calibrate("double", n=16, reps=1).busy
+    monkeypatch.setattr(KC.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert not KC.calibrate("double", n=16, reps=1).busy
 
 def test_calibration_measures_every_block_size():
     table = KC.calibrate("double", n=12, reps=1)

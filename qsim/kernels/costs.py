@@ -12,8 +12,8 @@ pass over the same state (``gates.scale``).  The figures come from, in order:
    between machines never hands one machine another's figures;
 3. a calibration (``calibrate``: about a second on a 64 MiB state per precision), run only for a
    circuit of at least ``CALIBRATE_MIN_QUBITS`` qubits, whose simulation takes seconds anyway, and
-   written to the cache file unless another process shared the cores while it ran (its figures
-   then serve this process only, and a later run measures again); ``QSIM_CALIBRATE=0`` turns it
+   written to the cache file unless other processes kept the cores busy when it started (its
+   figures then serve this process only, and a later run measures again); ``QSIM_CALIBRATE=0`` turns it
    off;
 4. otherwise ``FALLBACK``, measured on the 2-core Zen 3 VM the project is developed on: a small
    program's first call never pays for a calibration (cold start stays well under a second).
@@ -103,14 +103,16 @@ def _write(path: Path, tables: dict) -> None:
 
 
 class Calibration(dict):
-    """``{k: passes}`` from ``calibrate``, with ``busy``: whether the timed runs shared the cores
-    with another process (their threads got less than ``BUSY_UTILISATION`` of the wall time), in
-    which case the figures serve this process but are not written to the cache file."""
+    """``{k: passes}`` from ``calibrate``, with ``busy``: whether other processes kept the cores
+    busy when it started (a one-minute load average above the number of cores less
+    ``IDLE_MARGIN``), in which case the figures serve this process but are not written to the
+    cache file.  (The CPU time the timed runs' threads get is no signal on this VM: it reads a
+    third of the wall time on an idle machine.)"""
 
     busy = False
 
 
-BUSY_UTILISATION = 0.8
+IDLE_MARGIN = 0.5
 
 
 def calibrate(precision: str, n: int | None = None, reps: int = 3) -> dict:
@@ -118,11 +120,10 @@ def calibrate(precision: str, n: int | None = None, reps: int = 3) -> dict:
     of ``CALIBRATION_BYTES``): each block size's best of ``reps`` over the best of the passes
     timed between them (every rep times the pass and every k in turn, so a slow phase of the
     machine hits them alike)."""
-    import numba
-
     from qsim.kernels import gates as KG
     from qsim.state.apply import apply_dense
 
+    busy = os.getloadavg()[0] > (os.cpu_count() or 1) - IDLE_MARGIN
     dtype = np.complex64 if precision == "single" else np.complex128
     if n is None:
         n = (CALIBRATION_BYTES // np.dtype(dtype).itemsize).bit_length() - 1
@@ -138,18 +139,13 @@ def calibrate(precision: str, n: int | None = None, reps: int = 3) -> dict:
     for f in runs.values():
         f()  # compile or load, and touch the pages
     best = dict.fromkeys(runs, np.inf)
-    wall = cpu = 0.0
     for _ in range(reps):
         for k, f in runs.items():
-            c0, t0 = time.process_time(), time.perf_counter()
+            t0 = time.perf_counter()
             f()
-            t = time.perf_counter() - t0
-            cpu += time.process_time() - c0
-            wall += t
-            best[k] = min(best[k], t)
+            best[k] = min(best[k], time.perf_counter() - t0)
     out = Calibration({k: max(best[k] / best[0], 1.0) for k in range(1, MAX_K + 1)})
-    threads = numba.get_num_threads() if state.shape[0] >= KG.PARALLEL_MIN_AMPLITUDES else 1
-    out.busy = cpu < BUSY_UTILISATION * wall * threads
+    out.busy = busy
     return out
 
 
