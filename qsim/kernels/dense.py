@@ -4,15 +4,19 @@ Same conventions as ``qsim.kernels.gates`` (``offsets``, ``fixed``, ``cval``).  
 split into its real and imaginary parts (``mre``, ``mim``, in the state's real precision).
 
 A task walks *tiles* of ``_LANES`` base indices.  For each tile it gathers the 2^k amplitudes of
-every block into contiguous real and imaginary rows (``xr[b, j]``, ``xi[b, j]``: the amplitude at
-``base_j + offsets[b]``), forms the output rows four at a time (two for k = 1) as sums of scaled
-input rows (``yr[r] += mre[a + r, b] * xr[b] - mim[a + r, b] * xi[b]``: unit-stride loops that LLVM
-turns into packed FMAs; each input row loaded once feeds four outputs, so the loop is bound by the
-FMAs, not by loads and stores: 15-25% fewer cycles than one row at a time on the 2-core Zen 3 VM),
-and writes them back.  So the arithmetic runs over lanes of the tile whatever the target bits are, and the
-state is read as 2^k sequential bursts of a tile each: targets whose partners are far apart (the
-top bits of a large state, 256 MiB and more) cost no more than others, because no loop interleaves
-two distant streams element by element.
+every block into contiguous real and imaginary rows (row ``b``: the amplitudes at ``base_j +
+offsets[b]``), forms the output rows four at a time from column blocks of four (``_acc4``: per lane,
+eight running sums in registers over 16 complex products, so each output row is loaded and stored
+once per four columns, not once per column), and writes them back.  The arithmetic runs over the
+lanes of the tile whatever the target bits are, and the state is read as 2^k sequential bursts of
+a tile each: targets whose partners are far apart (the top bits of a large state) cost no more than
+others, because no loop interleaves two distant streams element by element.  When the lowest fixed
+bit is below 6 a tile row is assembled from shorter runs (about 30% more time per block in cache).
+
+Cost: 4 x 2^k real multiply-adds per amplitude, vectorised (zmm on this Zen 4: 8 doubles or 16
+floats).  Measured in cache on one core, a 4-qubit block takes ~3.4 ns per amplitude at complex128
+(the FMA bound at 2.6 GHz is 3.1) and ~2 ns at complex64, so on two cores it costs about 2 passes
+over a DRAM-resident state; 2- and 3-qubit blocks are bound by memory.
 
 The sums are written with the lane index unsigned (Numba then emits no negative-index wraparound,
 which would stop vectorisation) and FMA contraction allowed (``fastmath={'contract'}``: one
@@ -27,13 +31,17 @@ What makes LLVM vectorise a Numba loop here (checked with ``njit(cache=False)`` 
 * every index expression unsigned from end to end: ``np.uint64`` loop variable *and* offsets
   (``a + np.uint64(2) * j``); one signed term (an int64 base, the literal ``2``) makes the whole
   index signed, Numba adds the wraparound select, and the loop stays scalar;
-* the rows a loop reads and writes as separate arrays or slices (``f[a:a + 2 * n]``), not one
-  array indexed at two offsets: with two slices LLVM checks their overlap once before the loop;
-  with one array twice it gave up here (4.4 cycles per amplitude instead of 1.7 for complex64);
-* the innermost loop is the lane loop.  LLVM vectorises only innermost loops; a loop over matrix
-  columns inside the lane loop is unrolled (and the lane loop then vectorised) only while the
-  body stays small (a 4x4 block: yes; 8 columns and more: scalar code, many times slower).  Scratch per task:
-(2 x 2^k + 8) tiles of real numbers and one of indices, at most 37 KiB for k = 5 (64 lanes).
+* the rows a loop reads and writes either as a few separate slices (``f[a:a + 2 * n]``) or as one
+  array at distances that are compile-time constants (multiples of ``_LANES``, as ``_acc4``
+  does): LLVM checks the overlap of pointers it cannot relate at run time, one check per pair, and
+  gives up past 8 ("too many memory checks": 16 row slices in one loop stayed scalar); one array
+  at two run-time offsets failed too (4.4 cycles per amplitude instead of 1.7 for complex64);
+* the innermost loop is the lane loop: LLVM vectorises innermost loops only.
+
+``llvmlite.binding.set_option("", "-pass-remarks-missed=loop-vectorize")`` before compiling makes
+LLVM print why a loop stayed scalar.
+
+Scratch per task: (2 x 2^k + 8) tiles of real numbers and one of indices, at most 37 KiB for k = 5.
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ from qsim.kernels.gates import _insert_zeros
 from qsim.kernels.tiers import OPTS, BySize
 
 _LANES = 64        # base indices per tile: 2^k rows of a tile stay in the first-level cache
+_L = np.uint64(_LANES)
 _MAX_TASKS = 1024
 MAX_TARGETS = 5
 
@@ -53,121 +62,150 @@ MAX_TARGETS = 5
 def _dense_tiled(state, offsets, fixed, cval, mre, mim):
     """``matrix = mre + i mim`` (2^k x 2^k, big-endian over the targets) on the blocks whose
     ``fixed`` bits other than the targets equal ``cval``."""
+    f = state.view(mre.dtype)
     count = state.shape[0] >> fixed.shape[0]
     dim = offsets.shape[0]
+    if count < _LANES:  # a tiny state: one block at a time (no tile to fill)
+        _dense_small(state, offsets, fixed, cval, mre, mim)
+        return
     run = np.int64(1) << fixed[0]
-    lanes = np.int64(_LANES) if count >= _LANES else count
-    ulanes = np.uint64(lanes)
-    step = run if run < lanes else lanes
-    ntiles = count // lanes
+    contiguous = run >= _LANES
+    step = run if run < _LANES else np.int64(_LANES)
+    ntiles = count // _LANES
     ntasks = ntiles if ntiles < _MAX_TASKS else np.int64(_MAX_TASKS)
-    rows = 4 if dim >= 4 else 2
+    two = np.uint64(2)
+    one = np.uint64(1)
     for task in prange(ntasks):
-        xr = np.empty((dim, lanes), dtype=mre.dtype)
-        xi = np.empty((dim, lanes), dtype=mre.dtype)
-        yr = np.empty((rows, lanes), dtype=mre.dtype)
-        yi = np.empty((rows, lanes), dtype=mre.dtype)
-        base = np.empty(lanes, dtype=np.int64)
+        x = np.empty(2 * dim * _LANES, dtype=mre.dtype)   # row b: real part at 2b L, imaginary at (2b+1) L
+        y = np.empty(8 * _LANES, dtype=mre.dtype)         # four output rows, laid out the same way
+        base = np.empty(_LANES, dtype=np.uint64)
         for tile in range(task * ntiles // ntasks, (task + 1) * ntiles // ntasks):
-            j0 = tile * lanes
-            contiguous = run >= lanes
-            b0 = _insert_zeros(j0, fixed) | cval
+            j0 = tile * _LANES
+            b0 = np.uint64(_insert_zeros(j0, fixed) | cval)
             if not contiguous:
-                for r in range(0, lanes, step):
-                    s0 = _insert_zeros(j0 + r, fixed) | cval
+                for r in range(0, _LANES, step):
+                    s0 = np.uint64(_insert_zeros(j0 + r, fixed) | cval)
                     for j in range(step):
-                        base[r + j] = s0 + j
-            # gather: row b of the tile = amplitudes base_j + offsets[b]
-            for b in range(dim):
-                o = offsets[b]
+                        base[r + j] = s0 + np.uint64(j)
+            for b in range(dim):   # gather: row b of the tile = the amplitudes base_j + offsets[b]
+                o = np.uint64(offsets[b])
+                xr = x[2 * b * _LANES:(2 * b + 1) * _LANES]
+                xi = x[(2 * b + 1) * _LANES:(2 * b + 2) * _LANES]
                 if contiguous:
-                    for j in range(lanes):
-                        v = state[b0 + o + j]
-                        xr[b, j] = v.real
-                        xi[b, j] = v.imag
+                    for j in range(_L):
+                        i = two * (b0 + o + j)
+                        xr[j] = f[i]
+                        xi[j] = f[i + one]
                 else:
-                    for j in range(lanes):
-                        v = state[base[j] + o]
-                        xr[b, j] = v.real
-                        xi[b, j] = v.imag
-            # rows a..a+R-1 of the result = sum over b of m[a+r, b] * row b: each input row loaded
-            # once serves R output rows (register blocking), then the R rows are written back
-            for a in range(0, dim, rows):
-                if rows == 4:
-                    _four_rows(xr, xi, yr, yi, mre, mim, a, dim, ulanes)
-                else:
-                    _two_rows(xr, xi, yr, yi, mre, mim, a, dim, ulanes)
-                for r in range(rows):
-                    o = offsets[a + r]
-                    yrr = yr[r]
-                    yir = yi[r]
-                    if contiguous:
-                        for j in range(lanes):
-                            state[b0 + o + j] = complex(yrr[j], yir[j])
+                    for j in range(_L):
+                        i = two * (base[j] + o)
+                        xr[j] = f[i]
+                        xi[j] = f[i + one]
+            rows = 4 if dim >= 4 else 2
+            for a in range(0, dim, rows):   # output rows a..a+3 from column blocks b..b+3
+                for b in range(0, dim, rows):
+                    if rows == 4:
+                        _acc4(y, x, mre, mim, a, b, b == 0)
                     else:
-                        for j in range(lanes):
-                            state[base[j] + o] = complex(yrr[j], yir[j])
+                        _acc2(y, x, mre, mim)
+                for r in range(rows):   # scatter
+                    o = np.uint64(offsets[a + r])
+                    yr = y[2 * r * _LANES:(2 * r + 1) * _LANES]
+                    yi = y[(2 * r + 1) * _LANES:(2 * r + 2) * _LANES]
+                    if contiguous:
+                        for j in range(_L):
+                            i = two * (b0 + o + j)
+                            f[i] = yr[j]
+                            f[i + one] = yi[j]
+                    else:
+                        for j in range(_L):
+                            i = two * (base[j] + o)
+                            f[i] = yr[j]
+                            f[i + one] = yi[j]
 
 
 @register_jitable
-def _two_rows(xr, xi, yr, yi, mre, mim, a, dim, ulanes):
-    """yr/yi rows 0, 1 = rows a, a+1 of m @ x over the tile's lanes."""
-    y0r, y0i, y1r, y1i = yr[0], yi[0], yr[1], yi[1]
-    m0r, m0i, m1r, m1i = mre[a, 0], mim[a, 0], mre[a + 1, 0], mim[a + 1, 0]
-    pr, pi = xr[0], xi[0]
-    for j in range(ulanes):
-        p = pr[j]
-        q = pi[j]
-        y0r[j] = m0r * p - m0i * q
-        y0i[j] = m0r * q + m0i * p
-        y1r[j] = m1r * p - m1i * q
-        y1i[j] = m1r * q + m1i * p
-    for b in range(1, dim):
-        m0r, m0i, m1r, m1i = mre[a, b], mim[a, b], mre[a + 1, b], mim[a + 1, b]
-        pr, pi = xr[b], xi[b]
-        for j in range(ulanes):
-            p = pr[j]
-            q = pi[j]
-            y0r[j] += m0r * p - m0i * q
-            y0i[j] += m0r * q + m0i * p
-            y1r[j] += m1r * p - m1i * q
-            y1i[j] += m1r * q + m1i * p
+def _acc4(y, x, mre, mim, a, b, first):
+    """Output rows 0..3 of ``y`` (+)= rows a..a+3, columns b..b+3 of the matrix times tile rows
+    b..b+3 of ``x`` (set, not added, when ``first``).  Every row sits at a constant multiple of
+    ``_LANES`` from the block's first row, so LLVM sees one read stream and one write stream and
+    needs a single overlap check (with 16 separate slices it needed too many and stayed scalar);
+    the 32 matrix entries are loop-invariant scalars (broadcast once), the 8 sums per lane are
+    formed in registers and each output row is stored once per column block."""
+    c00 = mre[a, b]; c01 = mre[a, b + 1]; c02 = mre[a, b + 2]; c03 = mre[a, b + 3]
+    d00 = mim[a, b]; d01 = mim[a, b + 1]; d02 = mim[a, b + 2]; d03 = mim[a, b + 3]
+    c10 = mre[a + 1, b]; c11 = mre[a + 1, b + 1]; c12 = mre[a + 1, b + 2]; c13 = mre[a + 1, b + 3]
+    d10 = mim[a + 1, b]; d11 = mim[a + 1, b + 1]; d12 = mim[a + 1, b + 2]; d13 = mim[a + 1, b + 3]
+    c20 = mre[a + 2, b]; c21 = mre[a + 2, b + 1]; c22 = mre[a + 2, b + 2]; c23 = mre[a + 2, b + 3]
+    d20 = mim[a + 2, b]; d21 = mim[a + 2, b + 1]; d22 = mim[a + 2, b + 2]; d23 = mim[a + 2, b + 3]
+    c30 = mre[a + 3, b]; c31 = mre[a + 3, b + 1]; c32 = mre[a + 3, b + 2]; c33 = mre[a + 3, b + 3]
+    d30 = mim[a + 3, b]; d31 = mim[a + 3, b + 1]; d32 = mim[a + 3, b + 2]; d33 = mim[a + 3, b + 3]
+    L = _L
+    x0 = np.uint64(2) * np.uint64(b) * L
+    zero = c00 - c00
+    for j in range(L):
+        p0 = x[x0 + j]
+        q0 = x[x0 + L + j]
+        p1 = x[x0 + np.uint64(2) * L + j]
+        q1 = x[x0 + np.uint64(3) * L + j]
+        p2 = x[x0 + np.uint64(4) * L + j]
+        q2 = x[x0 + np.uint64(5) * L + j]
+        p3 = x[x0 + np.uint64(6) * L + j]
+        q3 = x[x0 + np.uint64(7) * L + j]
+        r0 = zero if first else y[j]
+        i0 = zero if first else y[L + j]
+        r1 = zero if first else y[np.uint64(2) * L + j]
+        i1 = zero if first else y[np.uint64(3) * L + j]
+        r2 = zero if first else y[np.uint64(4) * L + j]
+        i2 = zero if first else y[np.uint64(5) * L + j]
+        r3 = zero if first else y[np.uint64(6) * L + j]
+        i3 = zero if first else y[np.uint64(7) * L + j]
+        y[j] = r0 + c00 * p0 - d00 * q0 + c01 * p1 - d01 * q1 + c02 * p2 - d02 * q2 + c03 * p3 - d03 * q3
+        y[L + j] = i0 + c00 * q0 + d00 * p0 + c01 * q1 + d01 * p1 + c02 * q2 + d02 * p2 + c03 * q3 + d03 * p3
+        y[np.uint64(2) * L + j] = r1 + c10 * p0 - d10 * q0 + c11 * p1 - d11 * q1 + c12 * p2 - d12 * q2 + c13 * p3 - d13 * q3
+        y[np.uint64(3) * L + j] = i1 + c10 * q0 + d10 * p0 + c11 * q1 + d11 * p1 + c12 * q2 + d12 * p2 + c13 * q3 + d13 * p3
+        y[np.uint64(4) * L + j] = r2 + c20 * p0 - d20 * q0 + c21 * p1 - d21 * q1 + c22 * p2 - d22 * q2 + c23 * p3 - d23 * q3
+        y[np.uint64(5) * L + j] = i2 + c20 * q0 + d20 * p0 + c21 * q1 + d21 * p1 + c22 * q2 + d22 * p2 + c23 * q3 + d23 * p3
+        y[np.uint64(6) * L + j] = r3 + c30 * p0 - d30 * q0 + c31 * p1 - d31 * q1 + c32 * p2 - d32 * q2 + c33 * p3 - d33 * q3
+        y[np.uint64(7) * L + j] = i3 + c30 * q0 + d30 * p0 + c31 * q1 + d31 * p1 + c32 * q2 + d32 * p2 + c33 * q3 + d33 * p3
 
 
 @register_jitable
-def _four_rows(xr, xi, yr, yi, mre, mim, a, dim, ulanes):
-    """yr/yi rows 0..3 = rows a..a+3 of m @ x over the tile's lanes."""
-    y0r, y0i, y1r, y1i = yr[0], yi[0], yr[1], yi[1]
-    y2r, y2i, y3r, y3i = yr[2], yi[2], yr[3], yi[3]
-    m0r, m0i, m1r, m1i = mre[a, 0], mim[a, 0], mre[a + 1, 0], mim[a + 1, 0]
-    m2r, m2i, m3r, m3i = mre[a + 2, 0], mim[a + 2, 0], mre[a + 3, 0], mim[a + 3, 0]
-    pr, pi = xr[0], xi[0]
-    for j in range(ulanes):
-        p = pr[j]
-        q = pi[j]
-        y0r[j] = m0r * p - m0i * q
-        y0i[j] = m0r * q + m0i * p
-        y1r[j] = m1r * p - m1i * q
-        y1i[j] = m1r * q + m1i * p
-        y2r[j] = m2r * p - m2i * q
-        y2i[j] = m2r * q + m2i * p
-        y3r[j] = m3r * p - m3i * q
-        y3i[j] = m3r * q + m3i * p
-    for b in range(1, dim):
-        m0r, m0i, m1r, m1i = mre[a, b], mim[a, b], mre[a + 1, b], mim[a + 1, b]
-        m2r, m2i, m3r, m3i = mre[a + 2, b], mim[a + 2, b], mre[a + 3, b], mim[a + 3, b]
-        pr, pi = xr[b], xi[b]
-        for j in range(ulanes):
-            p = pr[j]
-            q = pi[j]
-            y0r[j] += m0r * p - m0i * q
-            y0i[j] += m0r * q + m0i * p
-            y1r[j] += m1r * p - m1i * q
-            y1i[j] += m1r * q + m1i * p
-            y2r[j] += m2r * p - m2i * q
-            y2i[j] += m2r * q + m2i * p
-            y3r[j] += m3r * p - m3i * q
-            y3i[j] += m3r * q + m3i * p
+def _acc2(y, x, mre, mim):
+    """Output rows 0, 1 of ``y`` = the 2x2 matrix times tile rows 0, 1 (a one-target block)."""
+    c00 = mre[0, 0]; c01 = mre[0, 1]; c10 = mre[1, 0]; c11 = mre[1, 1]
+    d00 = mim[0, 0]; d01 = mim[0, 1]; d10 = mim[1, 0]; d11 = mim[1, 1]
+    L = _L
+    for j in range(L):
+        p0 = x[j]
+        q0 = x[L + j]
+        p1 = x[np.uint64(2) * L + j]
+        q1 = x[np.uint64(3) * L + j]
+        y[j] = c00 * p0 - d00 * q0 + c01 * p1 - d01 * q1
+        y[L + j] = c00 * q0 + d00 * p0 + c01 * q1 + d01 * p1
+        y[np.uint64(2) * L + j] = c10 * p0 - d10 * q0 + c11 * p1 - d11 * q1
+        y[np.uint64(3) * L + j] = c10 * q0 + d10 * p0 + c11 * q1 + d11 * p1
+
+
+@register_jitable
+def _dense_small(state, offsets, fixed, cval, mre, mim):
+    """The same product, one block at a time (fewer blocks than a tile has lanes)."""
+    dim = offsets.shape[0]
+    xr = np.empty(dim, dtype=mre.dtype)
+    xi = np.empty(dim, dtype=mre.dtype)
+    for blk in range(state.shape[0] >> fixed.shape[0]):
+        b0 = _insert_zeros(blk, fixed) | cval
+        for b in range(dim):
+            v = state[b0 + offsets[b]]
+            xr[b] = v.real
+            xi[b] = v.imag
+        for a in range(dim):
+            sr = mre[a, 0] - mre[a, 0]
+            si = sr
+            for b in range(dim):
+                sr += mre[a, b] * xr[b] - mim[a, b] * xi[b]
+                si += mre[a, b] * xi[b] + mim[a, b] * xr[b]
+            state[b0 + offsets[a]] = complex(sr, si)
 
 
 class _Tiled(BySize):
