@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+from jobs.client import JobsClient
 from tests.jobs.conftest import assert_no_processes, event_flow, event_types, request, wait, wait_for_file
+from tests.jobs.conftest import request as job_request
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -99,11 +101,43 @@ def test_missing_entry_point_fails(tmp_path, client, entry, reason):
     assert job["failureReason"] == reason
 
 
-@pytest.mark.parametrize("instances,script", [(1, SLEEPER), (2, SLEEPER), (2, STUBBORN)],
-                         ids=["1-instance", "2-instances", "ignores-TERM"])
-def test_max_runtime_exceeded(tmp_path, client, instances, script):
-    req = request(tmp_path, script, instances=instances, stoppingCondition={"maxRuntimeInSeconds": 3})
-    arn = client.create_job(**req)["jobArn"]
+SLEEPERS = {"1-instance": (1, SLEEPER), "2-instances": (2, SLEEPER), "ignores-TERM": (2, STUBBORN)}
+
+
+EARLY = ("test_max_runtime_exceeded", "test_cancel_running_job")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def started_early(request, tmp_path_factory):
+    """The jobs of ``test_max_runtime_exceeded`` and ``test_cancel_running_job`` mostly wait (on the
+    max-runtime clock, for a cancel): those of the selected cases are created when the module starts,
+    each in a home of its own, and run while the module's other tests do; each test then checks its
+    own job as if it had just created it (``started_early(test, case)`` gives (client, arn)).
+    Whatever is still running at the end of the module is cancelled."""
+    jobs = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("QSIM_JOBS_KILL_GRACE", "1")  # as the home fixture sets it; the supervisor inherits it
+        for item in request.session.items:
+            if item.module is not request.module or item.originalname not in EARLY:
+                continue
+            name, case = item.originalname, item.callspec.params["case"]
+            root = tmp_path_factory.mktemp(f"{name}-{case}")
+            mp.setenv("QSIM_HOME", str(root / "qsim-home"))
+            client = JobsClient(root / "qsim-home")
+            instances, script = SLEEPERS[case]
+            extra = {"stoppingCondition": {"maxRuntimeInSeconds": 3}} if name == "test_max_runtime_exceeded" else {}
+            jobs[name, case] = client, client.create_job(**job_request(root, script, instances=instances,
+                                                                       **extra))["jobArn"]
+    yield lambda name, case: jobs[name, case]
+    for client, arn in jobs.values():
+        if client.get_job(jobArn=arn)["status"] not in ("COMPLETED", "FAILED", "CANCELLED"):
+            client.cancel_job(jobArn=arn)
+            wait(client, arn, timeout=40)
+
+
+@pytest.mark.parametrize("case", list(SLEEPERS))
+def test_max_runtime_exceeded(started_early, case):
+    client, arn = started_early("test_max_runtime_exceeded", case)
     job = wait(client, arn, timeout=40)
     assert job["status"] == "FAILED"
     types = event_types(job)
@@ -114,10 +148,10 @@ def test_max_runtime_exceeded(tmp_path, client, instances, script):
     assert_no_processes(client, arn)
 
 
-@pytest.mark.parametrize("instances,script", [(1, SLEEPER), (2, SLEEPER), (2, STUBBORN)],
-                         ids=["1-instance", "2-instances", "ignores-TERM"])
-def test_cancel_running_job(tmp_path, client, instances, script):
-    arn = client.create_job(**request(tmp_path, script, instances=instances))["jobArn"]
+@pytest.mark.parametrize("case", list(SLEEPERS))
+def test_cancel_running_job(started_early, case):
+    client, arn = started_early("test_cancel_running_job", case)
+    instances = SLEEPERS[case][0]
     row_dir = client.get_job_log(arn).parent
     for r in range(instances):
         wait_for_file(row_dir / "model" / f"started-{r}")
