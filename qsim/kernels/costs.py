@@ -12,9 +12,10 @@ pass over the same state (``gates.scale``).  The figures come from, in order:
    between machines never hands one machine another's figures;
 3. a calibration (``calibrate``: about a second on a 64 MiB state per precision), run only for a
    circuit of at least ``CALIBRATE_MIN_QUBITS`` qubits, whose simulation takes seconds anyway, and
-   written to the cache file unless other processes kept the cores busy when it started (its
-   figures then serve this process only, and a later run measures again); ``QSIM_CALIBRATE=0`` turns it
-   off;
+   written to the cache file; one made while other processes shared the cores is marked
+   *provisional*: later processes use it while the machine is still busy and measure again once
+   it is quiet (so a busy machine pays for one calibration per process at most, and a quiet
+   one's figures replace it for good); ``QSIM_CALIBRATE=0`` turns calibration off;
 4. otherwise ``FALLBACK``, measured on the 2-core Zen 3 VM the project is developed on: a small
    program's first call never pays for a calibration (cold start stays well under a second).
 
@@ -81,38 +82,41 @@ def cache_file() -> Path:
     return cache_dir() / f"costs-{machine_key()}.json"
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path) -> tuple:
+    """(tables, provisional precisions) from the cache file."""
     try:
         raw = json.loads(path.read_text())
-        return {p: {int(k): float(v) for k, v in table.items()} for p, table in raw.get("dense", {}).items()
-                if p in FALLBACK and set(map(int, table)) == set(FALLBACK[p])
-                and all(np.isfinite(float(v)) and float(v) > 0 for v in table.values())}
+        tables = {p: {int(k): float(v) for k, v in table.items()} for p, table in raw.get("dense", {}).items()
+                  if p in FALLBACK and set(map(int, table)) == set(FALLBACK[p])
+                  and all(np.isfinite(float(v)) and float(v) > 0 for v in table.values())}
+        return tables, {p for p in raw.get("provisional", []) if p in tables}
     except (OSError, ValueError, TypeError, AttributeError):
-        return {}  # missing or unreadable: measure again or fall back
+        return {}, set()  # missing or unreadable: measure again or fall back
 
 
-def _write(path: Path, tables: dict) -> None:
+def _write(path: Path, tables: dict, provisional: set) -> None:
     """Atomically (write a temporary file, then rename); a read-only cache just is not written."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"machine": machine_key(), "dense": tables}, indent=1))
+        tmp.write_text(json.dumps({"machine": machine_key(), "dense": tables, "provisional": sorted(provisional)},
+                                  indent=1))
         os.replace(tmp, path)
     except OSError:
         pass
 
 
 class Calibration(dict):
-    """``{k: passes}`` from ``calibrate``, with ``busy``: whether other processes kept the cores
-    busy when it started (a one-minute load average above the number of cores less
-    ``IDLE_MARGIN``), in which case the figures serve this process but are not written to the
-    cache file.  (The CPU time the timed runs' threads get is no signal on this VM: it reads a
-    third of the wall time on an idle machine.)"""
+    """``{k: passes}`` from ``calibrate``, with ``busy``: whether other processes shared the cores
+    with it: a one-minute load average above the number of cores less ``IDLE_MARGIN`` when it
+    started, or the timed runs' threads getting less than ``BUSY_UTILISATION`` of the wall time
+    (a parallel kernel whose second thread waits for a core another process holds)."""
 
     busy = False
 
 
 IDLE_MARGIN = 0.5
+BUSY_UTILISATION = 0.8
 
 
 def calibrate(precision: str, n: int | None = None, reps: int = 3) -> dict:
@@ -120,10 +124,12 @@ def calibrate(precision: str, n: int | None = None, reps: int = 3) -> dict:
     of ``CALIBRATION_BYTES``): each block size's best of ``reps`` over the best of the passes
     timed between them (every rep times the pass and every k in turn, so a slow phase of the
     machine hits them alike)."""
+    import numba
+
     from qsim.kernels import gates as KG
     from qsim.state.apply import apply_dense
 
-    busy = os.getloadavg()[0] > (os.cpu_count() or 1) - IDLE_MARGIN
+    busy = _busy_now()
     dtype = np.complex64 if precision == "single" else np.complex128
     if n is None:
         n = (CALIBRATION_BYTES // np.dtype(dtype).itemsize).bit_length() - 1
@@ -139,13 +145,16 @@ def calibrate(precision: str, n: int | None = None, reps: int = 3) -> dict:
     for f in runs.values():
         f()  # compile or load, and touch the pages
     best = dict.fromkeys(runs, np.inf)
+    c0, t0 = time.process_time(), time.perf_counter()
     for _ in range(reps):
         for k, f in runs.items():
-            t0 = time.perf_counter()
+            t1 = time.perf_counter()
             f()
-            best[k] = min(best[k], time.perf_counter() - t0)
+            best[k] = min(best[k], time.perf_counter() - t1)
+    cpu, wall = time.process_time() - c0, time.perf_counter() - t0
     out = Calibration({k: max(best[k] / best[0], 1.0) for k in range(1, MAX_K + 1)})
-    out.busy = busy
+    threads = numba.get_num_threads() if state.shape[0] >= KG.PARALLEL_MIN_AMPLITUDES else 1
+    out.busy = busy or cpu < BUSY_UTILISATION * threads * wall
     return out
 
 
@@ -157,13 +166,23 @@ def dense_costs(precision: str = "double", width: int = 0) -> dict:
     if precision in _memo:
         return _memo[precision]
     path = cache_file()
-    tables = _read(path)
-    if precision not in tables:
+    tables, provisional = _read(path)
+    if precision not in tables or precision in provisional:
         if width < CALIBRATE_MIN_QUBITS or os.environ.get("QSIM_CALIBRATE", "1") == "0":
-            return FALLBACK[precision]  # not remembered: a wider circuit may still calibrate
+            return tables.get(precision, FALLBACK[precision])  # a wider circuit may still calibrate
+        if precision in provisional and _busy_now():
+            _memo[precision] = tables[precision]  # still busy: measuring again would not do better
+            return tables[precision]
         table = calibrate(precision)
         tables[precision] = dict(table)
-        if not getattr(table, "busy", False):
-            _write(path, tables)  # a calibration on a busy machine serves this process only
+        if getattr(table, "busy", False):
+            provisional.add(precision)  # used until a calibration on a quiet machine replaces it
+        else:
+            provisional.discard(precision)
+        _write(path, tables, provisional)
     _memo[precision] = tables[precision]
     return tables[precision]
+
+
+def _busy_now() -> bool:
+    return os.getloadavg()[0] > (os.cpu_count() or 1) - IDLE_MARGIN
