@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,10 +24,36 @@ EXAMPLE = ROOT / "examples" / "jobs" / "pennylane_qubit"
 ROLE = "arn:aws:iam::000000000000:role/local-tests"
 
 
+def _job_env(home, env_vars):
+    return {**os.environ, "QSIM_HOME": str(home), "QSIM_NUM_THREADS": "1", **env_vars}
+
+
 def qsim_job(home, *args, timeout=240, **env_vars):
-    env = {**os.environ, "QSIM_HOME": str(home), "QSIM_NUM_THREADS": "1", **env_vars}
-    return subprocess.run([sys.executable, "-m", "qsim", "job", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout, cwd=ROOT)
+    return subprocess.run([sys.executable, "-m", "qsim", "job", *args], capture_output=True, text=True,
+                          env=_job_env(home, env_vars), timeout=timeout, cwd=ROOT)
+
+
+def qsim_job_started(home, *args, **env_vars) -> subprocess.Popen:
+    """``qsim_job`` started in the background (``finish`` collects it), for a job that mostly waits
+    to run while the test does something else."""
+    return subprocess.Popen([sys.executable, "-m", "qsim", "job", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_job_env(home, env_vars), cwd=ROOT)
+
+
+def finish(proc: subprocess.Popen, timeout: float) -> subprocess.CompletedProcess:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"`{' '.join(proc.args)}` did not finish in {timeout} s\n{err[-4000:]}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def jobs_in(home) -> int:
+    from jobs.client import JobsClient
+
+    return len(JobsClient(home).store.all_jobs()) if (Path(home) / "jobs.db").exists() else 0
 
 
 def spec(tmp_path, name, script=None, *, instances=1, device="local:qsim/statevector", **extra):
@@ -53,21 +80,32 @@ def test_pennylane_job_example_on_one_and_two_ranks(tmp_path):
     assert shipped["deviceConfig"]["device"] == "local:qsim/qsim.qubit"
     assert 'qml.device(device_name, wires=n_qubits)' in (EXAMPLE / "src" / "vqe_ising.py").read_text()
     home = tmp_path / "home"
-    results = {}
+    # 8 qubits, sharded over 2 ranks all the same (qsim shards from 20 qubits by default; the QSIM_*
+    # environment reaches the ranks).  Both jobs run at once (the second created once the first
+    # exists, so it is the newest of the name): together they take little more than the two-rank one.
+    hps = dict(shipped["hyperParameters"], n_qubits="8", steps="2")
+    procs = {}
     for ranks in (1, 2):
-        # 8 qubits, sharded over 2 ranks all the same (qsim shards from 20 qubits by default; the
-        # QSIM_* environment reaches the ranks)
-        hps = dict(shipped["hyperParameters"], n_qubits="8", steps="2")
-        p = qsim_job(home, "create", "--spec", spec(tmp_path, "pl-vqe", instances=ranks, device=shipped["deviceConfig"]
-                                                    ["device"], hyperParameters=hps), "--wait", timeout=300,
-                     QSIM_MIN_DISTRIBUTED_QUBITS="4")
+        procs[ranks] = qsim_job_started(home, "create", "--spec", spec(
+            tmp_path, "pl-vqe", instances=ranks, device=shipped["deviceConfig"]["device"], hyperParameters=hps),
+            "--wait", QSIM_MIN_DISTRIBUTED_QUBITS="4")
+        deadline = time.monotonic() + 60
+        while ranks == 1 and jobs_in(home) < 1 and procs[1].poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    results, arns = {}, {}
+    for ranks, proc in procs.items():
+        p = finish(proc, 300)
         assert p.returncode == 0, p.stderr[-4000:]
-        assert json.loads(p.stdout)["status"] == "COMPLETED"
-        r = qsim_job(home, "result", "pl-vqe")  # a name used twice: the newest job
-        assert r.returncode == 0, r.stderr
-        results[ranks] = json.loads(r.stdout)
-        if ranks == 2:
-            assert "2 jobs are named 'pl-vqe'; using the newest" in r.stderr
+        job = json.loads(p.stdout)
+        assert job["status"] == "COMPLETED"
+        arns[ranks] = job["jobArn"]
+    r = qsim_job(home, "result", "pl-vqe")  # a name used twice: the newest job
+    assert r.returncode == 0, r.stderr
+    assert "2 jobs are named 'pl-vqe'; using the newest" in r.stderr and arns[2] in r.stderr
+    results[2] = json.loads(r.stdout)
+    r = qsim_job(home, "result", arns[1])
+    assert r.returncode == 0, r.stderr
+    results[1] = json.loads(r.stdout)
     one, two = results[1], results[2]
     assert (one["qsim"]["distributed"], two["qsim"]["distributed"], two["qsim"]["ranks"]) == (False, True, 2)
     assert len(one["history"]) == 2 and one["history"][1] < one["history"][0]
@@ -123,12 +161,29 @@ def test_quiet_success_and_no_false_alarm(tmp_path):
     assert r.returncode == 1 and "job nothing (COMPLETED) saved no results" in r.stderr and "line" not in r.stderr
 
 
+# A script that is slow to print its first line, as a first run compiling kernels is.
+SLOW_SCRIPT = "import time\ntime.sleep(7)\nfrom jobs import save_job_result\nsave_job_result({'ok': True})\n"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def slow_job(request, tmp_path_factory):
+    """``test_wait_shows_what_a_starting_job_is_doing``'s ``create --wait``, started when the module
+    starts (if that test is selected): its job sleeps for 7 s, while the module's other tests run."""
+    if not any(item.module is request.module and item.originalname == "test_wait_shows_what_a_starting_job_is_doing"
+               for item in request.session.items):
+        yield None
+        return
+    tmp = tmp_path_factory.mktemp("slow-job")
+    proc = qsim_job_started(tmp / "home", "create", "--spec", spec(tmp, "slow", SLOW_SCRIPT, instances=2), "--wait")
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+
+
 @pytest.mark.timeout(120)
-def test_wait_shows_what_a_starting_job_is_doing(tmp_path):
-    home = tmp_path / "home"
-    # A script that is slow to print its first line, as a first run compiling kernels is.
-    script = "import time\ntime.sleep(7)\nfrom jobs import save_job_result\nsave_job_result({'ok': True})\n"
-    p = qsim_job(home, "create", "--spec", spec(tmp_path, "slow", script, instances=2), "--wait")
+def test_wait_shows_what_a_starting_job_is_doing(slow_job):
+    p = finish(slow_job, 110)
     assert p.returncode == 0, p.stderr
     assert re.search(r"^\[\+\d+s\] starting 2 rank\(s\): importing Python packages", p.stderr, re.M), p.stderr
 
