@@ -1,9 +1,10 @@
 """The tiled dense kernel (``qsim.kernels.dense``) on states large enough to fill its tiles.
 
 ``tests/test_kernels.py`` checks every placement on 6 bits, where a tile is never full and the
-one-block-at-a-time path runs.  Here the states have 12 bits, so every k = 1..5 fills several
-64-lane tiles, and the cases cover both gather paths (the lowest fixed bit at 6 or above: each
-tile row is one contiguous run; below 6: the tile is assembled from shorter runs), a control of
+one-block-at-a-time path runs.  Here the states have 12 bits, so every k = 1..5 fills at least
+one tile of ``_LANES`` = 128, and the cases cover both gather paths (the lowest fixed bit at 7
+or above: each tile row is one contiguous run; below: the tile is assembled from shorter runs),
+the 2-qubit path that writes straight into the state, a control of
 either value below and above the targets, and every build (parallel, serial, plain Python).  The
 reference is an independent NumPy tensor contraction over the target axes.
 """
@@ -61,6 +62,7 @@ BUILDS = [pytest.param("parallel", id="jit"), pytest.param("serial", id="serial"
 @pytest.mark.parametrize("build", BUILDS)
 @pytest.mark.parametrize("dtype", [np.complex128, np.complex64], ids=["c128", "c64"])
 def test_full_tiles_every_block_size(build, dtype):
+    assert 1 << (N - KD.MAX_TARGETS) >= KD._LANES  # every block size fills a tile
     f = getattr(KD.apply_dense_tiled, build)
     rng = np.random.default_rng(11)
     psi = random_state(N, rng).astype(dtype)
