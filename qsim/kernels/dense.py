@@ -12,8 +12,8 @@ four output rows straight into the state, ``_row_of_4``: 10% less time than thro
 lanes of the tile whatever the target bits are, and the state is read as 2^k sequential bursts of
 a tile each: targets whose partners are far apart (the top bits of a large state) cost no more than
 others, because no loop interleaves two distant streams element by element.  When the lowest fixed
-bit is below 7 (log2 of ``_LANES``) a tile row is assembled from shorter runs (about 30% more time
-per block in cache).
+bit is below 7 (log2 of ``_LANES``) a tile row is assembled from shorter runs: runs of 16 amplitudes
+or more one unit-stride loop each (``_runs_in``/``_runs_out``), shorter ones amplitude by amplitude.
 
 Cost: 4 x 2^k real multiply-adds per amplitude, vectorised (zmm on this Zen 4: 8 doubles or 16
 floats).  Measured in cache on one core, a 4-qubit block takes ~3.4 ns per amplitude at complex128
@@ -61,6 +61,7 @@ from qsim.kernels.tiers import OPTS, BySize
 _LANES = 128       # base indices per tile: 2^k rows of a tile stay in the first two cache levels
 _L = np.uint64(_LANES)
 _MAX_TASKS = 1024
+_MIN_RUN = 16      # shorter runs (lowest fixed bit 0-3) are gathered amplitude by amplitude
 MAX_TARGETS = 5
 
 
@@ -76,6 +77,7 @@ def _dense_tiled(state, offsets, fixed, cval, mre, mim):
     run = np.int64(1) << fixed[0]
     contiguous = run >= _LANES
     step = run if run < _LANES else np.int64(_LANES)
+    runs = not contiguous and step >= _MIN_RUN   # a tile row = _LANES / step runs of step amplitudes
     ntiles = count // _LANES
     ntasks = ntiles if ntiles < _MAX_TASKS else np.int64(_MAX_TASKS)
     two = np.uint64(2)
@@ -87,7 +89,10 @@ def _dense_tiled(state, offsets, fixed, cval, mre, mim):
         for tile in range(task * ntiles // ntasks, (task + 1) * ntiles // ntasks):
             j0 = tile * _LANES
             b0 = np.uint64(_insert_zeros(j0, fixed) | cval)
-            if not contiguous:
+            if runs:
+                for r in range(0, _LANES, step):
+                    base[r // step] = np.uint64(_insert_zeros(j0 + r, fixed) | cval)
+            elif not contiguous:
                 for r in range(0, _LANES, step):
                     s0 = np.uint64(_insert_zeros(j0 + r, fixed) | cval)
                     for j in range(step):
@@ -101,6 +106,8 @@ def _dense_tiled(state, offsets, fixed, cval, mre, mim):
                         i = two * (b0 + o + j)
                         xr[j] = f[i]
                         xi[j] = f[i + one]
+                elif runs:
+                    _runs_in(f, xr, xi, base, o, step)
                 else:
                     for j in range(_L):
                         i = two * (base[j] + o)
@@ -127,6 +134,8 @@ def _dense_tiled(state, offsets, fixed, cval, mre, mim):
                             i = two * (b0 + o + j)
                             f[i] = yr[j]
                             f[i + one] = yi[j]
+                    elif runs:
+                        _runs_out(f, yr, yi, base, o, step)
                     else:
                         for j in range(_L):
                             i = two * (base[j] + o)
@@ -178,6 +187,39 @@ def _acc4(y, x, mre, mim, a, b, first):
         y[np.uint64(5) * L + j] = i2 + c20 * q0 + d20 * p0 + c21 * q1 + d21 * p1 + c22 * q2 + d22 * p2 + c23 * q3 + d23 * p3
         y[np.uint64(6) * L + j] = r3 + c30 * p0 - d30 * q0 + c31 * p1 - d31 * q1 + c32 * p2 - d32 * q2 + c33 * p3 - d33 * q3
         y[np.uint64(7) * L + j] = i3 + c30 * q0 + d30 * p0 + c31 * q1 + d31 * p1 + c32 * q2 + d32 * p2 + c33 * q3 + d33 * p3
+
+
+@register_jitable
+def _runs_in(f, xr, xi, starts, o, step):
+    """Tile row (``xr``, ``xi``) from the runs of ``step`` amplitudes at ``starts + o``: one
+    unit-stride loop per run (vectorised) instead of one indexed load per amplitude."""
+    ustep = np.uint64(step)
+    two = np.uint64(2)
+    one = np.uint64(1)
+    for r in range(_LANES // step):
+        s = two * (starts[r] + o)
+        fs = f[s:s + two * ustep]
+        xs = xr[r * step:(r + 1) * step]
+        ys = xi[r * step:(r + 1) * step]
+        for j in range(ustep):
+            xs[j] = fs[two * j]
+            ys[j] = fs[two * j + one]
+
+
+@register_jitable
+def _runs_out(f, yr, yi, starts, o, step):
+    """The inverse of ``_runs_in``: a tile row back to its runs."""
+    ustep = np.uint64(step)
+    two = np.uint64(2)
+    one = np.uint64(1)
+    for r in range(_LANES // step):
+        s = two * (starts[r] + o)
+        fs = f[s:s + two * ustep]
+        xs = yr[r * step:(r + 1) * step]
+        ys = yi[r * step:(r + 1) * step]
+        for j in range(ustep):
+            fs[two * j] = xs[j]
+            fs[two * j + one] = ys[j]
 
 
 @register_jitable
