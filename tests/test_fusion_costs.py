@@ -18,6 +18,7 @@ from test_fusion_blocks import _qft_items, _random_circuit
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("QSIM_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("QSIM_CALIBRATE", "1")  # the suite runs with calibration off (tests/conftest.py)
     monkeypatch.setattr(KC, "_memo", {})
     return tmp_path
 
