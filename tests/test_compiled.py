@@ -13,7 +13,9 @@ from qsim import Circuit, FreeParameter
 from qsim.circuit import observables as obs
 from qsim.errors import ValidationError
 from qsim.state import compile as C
+from qsim.state import executor as E
 from qsim.state import fusion as F
+from qsim.state import rebind as RB
 
 
 def _values(rng):
@@ -61,7 +63,8 @@ def test_openqasm_is_parsed_once_per_text_and_int_inputs(monkeypatch):
 
     monkeypatch.setattr(qasm, "parse", count("parse", real_parse))
     monkeypatch.setattr(F, "plan", count("plan", real_plan))
-    monkeypatch.setattr(C, "lower", count("lower", real_lower))
+    monkeypatch.setattr(C, "lower", count("lower", real_lower))  # a compiled circuit's own lowering
+    monkeypatch.setattr(E, "lower", count("lower", real_lower))  # and a plain run's
     dev = qsim.device()
     rng = np.random.default_rng(1)
     dev.run(QASM, inputs={"a": 0.1, "b": 0.2, "k": 2})
@@ -92,8 +95,8 @@ def test_only_changed_gates_are_recomputed(monkeypatch):
     built, blocks = [], []
     real_matrix, real_products = C._ParamGate.matrix, KR.block_products
     monkeypatch.setattr(C._ParamGate, "matrix", lambda self, v: built.append(self.spec.name) or real_matrix(self, v))
-    for kind, f in list(C._VECTOR_BUILDERS.items()):
-        monkeypatch.setitem(C._VECTOR_BUILDERS, kind, lambda t, f=f, kind=kind: built.extend([kind] * len(t)) or f(t))
+    for kind, f in list(RB.VECTOR_BUILDERS.items()):
+        monkeypatch.setitem(RB.VECTOR_BUILDERS, kind, lambda t, f=f, kind=kind: built.extend([kind] * len(t)) or f(t))
     monkeypatch.setattr(KR, "block_products", lambda *args: blocks.append(len(args[4])) or real_products(*args))
     got = dev.run(c, inputs={"a": 0.7, "b": 0.2}).result().values[0]
     assert sorted(built) == ["U", "rx"]  # the gates with `a`; ry(b), rz(b), ry(b) are not rebuilt
@@ -141,16 +144,16 @@ def test_vectorised_rotation_matrices_equal_the_gate_set():
     from qsim.circuit.gates import GATES
 
     t = np.array([-7.1, -0.3, 0.0, 1.9, 12.0])
-    for name, build in C._VECTOR_BUILDERS.items():
+    for name, build in RB.VECTOR_BUILDERS.items():
         for angle, m in zip(t, build(t)):
             np.testing.assert_allclose(m, GATES[name].matrix(float(angle)), atol=1e-15, err_msg=name)
     # the Numba writer of the same four (every rotation of a compiled circuit at once)
     from qsim.kernels import reductions as KR
 
-    names = list(C._ROTATION_CODES)
+    names = list(RB.ROTATION_CODES)
     raw = np.full((len(t) * len(names), 4, 4), 9.0 + 0j)
     rows = [(name, angle) for name in names for angle in t]
-    KR.rotation_matrices(raw, np.arange(len(rows)), np.array([C._ROTATION_CODES[nm] for nm, _ in rows]),
+    KR.rotation_matrices(raw, np.arange(len(rows)), np.array([RB.ROTATION_CODES[nm] for nm, _ in rows]),
                          np.array([a for _, a in rows]))
     for k, (name, angle) in enumerate(rows):
         np.testing.assert_allclose(raw[k, :2, :2], GATES[name].matrix(float(angle)), atol=1e-15, err_msg=name)

@@ -13,7 +13,7 @@ from oracle import assert_close, full_operator, marginal, observable_matrix, par
     random_unitary
 from qsim import ResourceError, ValidationError
 from qsim.circuit import observables as obs
-from qsim.state.compile import fuse
+from qsim.state.fusion import fuse
 from qsim.state.memory import check_fits, dtype_for, max_qubits, state_bytes
 from qsim.state.statevector import StateVector
 

@@ -4,18 +4,17 @@
 returns a ``StateVector`` or a distributed state with the same methods, whose reads are global.  So
 the executor needs no MPI: every rank runs it identically (same circuit, same seed, same draws).
 
-Mid-circuit measurement and reset are physical.  The run keeps a list of *paths*, each a weight,
-a state and the classical bits measured on it.  With shots=0 a path's weight is its probability
-and results are exact averages over paths; with shots>0 it is its number of shots (split
-binomially at each measurement) and each shot follows its own sampled outcomes.  Paths that end up
-with equal states and bits are merged (a reset of an unentangled qubit leaves one path).
+Who calls this: ``qsim.device`` (``execute``, and ``execute_compiled`` for a cached
+``qsim.state.compile.CompiledCircuit``); ``validate`` also the CLI and the endpoint.  A run is:
+validate, remap the used qubits, lower (``qsim.state.lowering``), run the steps over measurement
+paths (``qsim.state.paths``), then the result types' values (``qsim.state.result_values``; the
+adjoint gradient from ``qsim.state.adjoint``) in a Braket-shaped ``Result``.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
@@ -23,18 +22,10 @@ import numpy as np
 from qsim.circuit import result_types as rt
 from qsim.circuit.operations import Conditional, Measure
 from qsim.errors import InternalError, ValidationError
-from qsim.state.compile import Branch, MeasureStep, ResetStep, Unitaries, lower
-from qsim.state.memory import check_branch_fits, check_results_fit, check_shots_fit
-
-_X = np.array([[0, 1], [1, 0]], dtype=np.complex128)
-_PROB_EPS = 1e-14
-
-
-@dataclass
-class Path:
-    weight: float  # probability (shots=0) or shot count (shots>0)
-    state: object
-    bits: list
+from qsim.state.lowering import Branch, MeasureStep, Unitaries, lower
+from qsim.state.memory import check_results_fit, check_shots_fit
+from qsim.state.paths import Path, Runner
+from qsim.state.result_values import basis_rotations, exact_value, sampled_value
 
 
 # ---------------------------------------------------------------------------- validation
@@ -91,154 +82,6 @@ def _adjoint_request(source, values, r, mapping, steps):
             raise ValidationError(f"adjoint_gradient: unknown parameter(s) {unknown}; the program's parameters "
                                   f"are {known}")
     return ops, values, names
-
-
-def _observable_results(types):
-    return [r for r in types if isinstance(r, (rt.Expectation, rt.Variance, rt.Sample))]
-
-
-def _expand_targets(r, n):
-    """(observable, targets) pairs a result expands to: one per qubit when broadcast."""
-    if r.targets is None:
-        return [(q,) for q in range(n)], True
-    return [tuple(r.targets)], False
-
-
-def basis_rotations(types, n):
-    """Gates rotating every observable onto the computational basis, checking Braket's rule that
-    the observables measured on one qubit must agree (``i`` agrees with anything)."""
-    chosen: dict[int, tuple] = {}
-    rotations = {}
-    for r in _observable_results(types):
-        targets, _ = _expand_targets(r, n)
-        for tgt in targets:
-            pos = 0
-            for f in r.observable.factors:
-                qs = tuple(tgt[pos:pos + f.qubit_count])
-                pos += f.qubit_count
-                if f.name == "i":
-                    continue
-                key = (f.name, qs, f.matrix.tobytes() if f.name == "hermitian" else None)
-                for q in qs:
-                    prev = chosen.get(q)
-                    if prev is not None and prev != key:
-                        raise ValidationError(
-                            f"conflicting result types on qubit {q}: observables {prev[0]} and {f.name} "
-                            f"cannot be measured together with shots > 0")
-                    chosen[q] = key
-                if f.name != "z":
-                    rotations[key] = (qs, f.eigh()[1], (), ())
-    return list(rotations.values())
-
-
-def _eigenvalues(observable):
-    """Eigenvalue of each computational basis state (big-endian over the observable's qubits)
-    once the state is rotated by ``basis_rotations``."""
-    vals = np.ones(1)
-    for f in observable.factors:
-        eig, _ = f.eigh()
-        vals = np.kron(vals, eig)
-    return vals
-
-
-# ---------------------------------------------------------------------------- running
-def _apply_items(state, step, want_z=False):
-    """``state.apply_all(step.items)``; on a single-process state, items known to be dense for every
-    parameter value go straight to the dense kernels (no structure analysis per call).  Returns
-    [<Z_q>] when ``want_z`` and the packed program gave them on the way (else None)."""
-    if state.distributed:
-        state.apply_all(step.items)
-        return None
-    program = step.program
-    if program is not None and program.n == state.n_qubits and state.is_canonical():
-        return program.apply(state, step.items, want_z)  # one kernel call for all items (qsim.state.packed)
-    if step.dense is None:
-        state.apply_all(step.items)
-        return None
-    state.apply_known_dense(step.items, step.dense)  # in the state's own qubit placement
-    return None
-
-
-class _Runner:
-    def __init__(self, shots, rng, make_state):
-        self.shots = shots
-        self.rng = rng
-        self.make_state = make_state
-        self.stats = {"pathsMax": 1, "midCircuitMeasurements": 0, "resets": 0}
-        self.branch_budget = None  # bytes all branch states together may take (qsim.state.memory)
-        # [<Z_q>] of the final state, when the only step was a packed program asked for them
-        self.want_z = False
-        self.z = None
-
-    def run(self, steps, paths):
-        for step in steps:
-            if isinstance(step, Unitaries):
-                want = self.want_z and len(steps) == 1 and len(paths) == 1
-                for p in paths:
-                    self.z = _apply_items(p.state, step, want)
-            elif isinstance(step, MeasureStep):
-                self.stats["midCircuitMeasurements"] += 1
-                paths = self._measure(paths, step.qubit, step.bit, reset=False)
-            elif isinstance(step, ResetStep):
-                self.stats["resets"] += 1
-                paths = self._measure(paths, step.qubit, None, reset=True)
-            elif isinstance(step, Branch):
-                yes, no = [], []
-                for p in paths:
-                    (yes if bool(step.condition.evaluate(p.bits)) else no).append(p)
-                paths = (self.run(step.then_steps, yes) if yes else []) + \
-                        (self.run(step.else_steps, no) if no else [])
-            else:
-                raise InternalError(f"unknown step {step!r}")
-            self.stats["pathsMax"] = max(self.stats["pathsMax"], len(paths))
-        return paths
-
-    def _measure(self, paths, qubit, bit, reset):
-        out = []
-        for i, p in enumerate(paths):
-            p1 = min(max(p.state.prob_one(qubit), 0.0), 1.0)
-            p0 = 1.0 - p1
-            if self.shots:
-                n1 = int(self.rng.binomial(int(p.weight), p1)) if 0 < p1 < 1 else (int(p.weight) if p1 >= 1 else 0)
-                w0, w1 = int(p.weight) - n1, n1
-                keep0, keep1 = w0 > 0, w1 > 0
-            else:
-                w0, w1 = p.weight * p0, p.weight * p1
-                keep0, keep1 = p0 > _PROB_EPS, p1 > _PROB_EPS
-            children = []
-            if keep0 and keep1:
-                if not getattr(p.state, "distributed", False):  # a distributed copy agrees on its own check
-                    self.branch_budget = check_branch_fits(
-                        len(out) + len(paths) - i, p.state.n_qubits, p.state.dtype,
-                        self.stats["midCircuitMeasurements"] + self.stats["resets"], self.branch_budget)
-                children = [(0, w0, p0, p.state), (1, w1, p1, p.state.copy())]
-            elif keep0:
-                children = [(0, w0, p0, p.state)]
-            elif keep1:
-                children = [(1, w1, p1, p.state)]
-            for outcome, weight, prob, state in children:
-                if 0 < prob < 1:
-                    state.collapse(qubit, outcome, prob)
-                bits = list(p.bits)
-                if reset:
-                    if outcome == 1:
-                        state.apply((qubit,), _X)
-                else:
-                    bits[bit] = outcome
-                out.append(Path(weight, state, bits))
-        return self._merge(out)
-
-    @staticmethod
-    def _merge(paths):
-        merged: list[Path] = []
-        for p in paths:
-            for m in merged:
-                if m.bits == p.bits and m.state.same_as(p.state):
-                    m.weight += p.weight
-                    break
-            else:
-                merged.append(p)
-        return merged
 
 
 def _all_measures(instructions):
@@ -324,7 +167,7 @@ def _run(circuit, labels, instructions, types, mapping, steps, adjoint_source, s
     elif any(getattr(r, "kind", None) in ("densitymatrix", "statevector", "probability") for r in types):
         check_results_fit(types, n)  # (the only result types whose size grows with the qubits)
 
-    runner = _Runner(shots, rng, make_state)
+    runner = Runner(shots, rng, make_state)
     runner.want_z = not shots and any(isinstance(r, rt.Expectation) and r.targets is None and
                                       r.observable.factors[0].name == "z" for r in types)
     state = make_state(n)
@@ -341,7 +184,7 @@ def _run(circuit, labels, instructions, types, mapping, steps, adjoint_source, s
                 gradient_at = i
                 values.append(None)
             else:
-                values.append(_exact_value(r, paths, n, runner.z))
+                values.append(exact_value(r, paths, n, runner.z))
         if gradient_at is not None:  # last: the sweep walks the state back to |0>
             from qsim.state.adjoint import adjoint_gradient
 
@@ -373,7 +216,7 @@ def _run(circuit, labels, instructions, types, mapping, steps, adjoint_source, s
         else:
             measurements = qubit_bits
         for r in types:
-            values.append(_sampled_value(r, qubit_bits, n))
+            values.append(sampled_value(r, qubit_bits, n))
     measured_labels = [labels[q] for q, _ in measures] if measures else list(labels)
     ended = datetime.now(timezone.utc)
     meta = {
@@ -389,67 +232,3 @@ def _run(circuit, labels, instructions, types, mapping, steps, adjoint_source, s
     return Result(circuit.result_types, values, measurements, measured_labels, int(shots), meta, additional)
 
 
-def _broadcast(r, n, fn):
-    targets, broadcast = _expand_targets(r, n)
-    vals = [fn(t) for t in targets]
-    return vals if broadcast else vals[0]
-
-
-def _exact_value(r, paths, n, z=None):
-    """The exact value of result type ``r`` over ``paths``; ``z``: [<Z_q>] of the one path's state
-    if already known."""
-    pure = len(paths) == 1
-    if isinstance(r, (rt.StateVector, rt.Amplitude)) and not pure:
-        raise ValidationError(
-            f"result type '{r.kind}' is not defined here: after mid-circuit measurement or reset the "
-            f"state is a mixture of {len(paths)} branches; ask for probability, expectation, variance or "
-            f"density_matrix instead")
-    if isinstance(r, rt.StateVector):
-        return paths[0].state.state_vector()
-    if isinstance(r, rt.Amplitude):
-        return {s: paths[0].state.amplitude(int(s, 2)) for s in r.states}
-    if isinstance(r, rt.Probability):
-        qs = range(n) if r.targets is None else r.targets
-        return sum(p.weight * p.state.probabilities(qs) for p in paths)
-    if isinstance(r, rt.DensityMatrix):
-        qs = range(n) if r.targets is None else r.targets
-        return sum(p.weight * p.state.density_matrix(qs) for p in paths)
-    if isinstance(r, rt.Expectation):
-        if r.targets is None and r.observable.factors[0].name == "z" and n and \
-                all(not p.state.distributed for p in paths):
-            if z is not None and len(paths) == 1 and paths[0].weight == 1.0:
-                return list(z)
-            z = sum(p.weight * np.array(p.state.z_expectations()) for p in paths)  # one pass each
-            return [float(v) for v in z]
-        return _broadcast(r, n, lambda t: sum(p.weight * p.state.expectation(r.observable, t) for p in paths))
-    if isinstance(r, rt.Variance):
-        def var(t):
-            mean = sum(p.weight * p.state.expectation(r.observable, t) for p in paths)
-            sq = sum(p.weight * p.state.expectation(r.observable, t, squared=True) for p in paths)
-            return max(sq - mean * mean, 0.0)
-        return _broadcast(r, n, var)
-    raise InternalError(f"no exact value for result type {r!r}")
-
-
-def _sampled_value(r, qubit_bits, n):
-    shots = qubit_bits.shape[0]
-    if isinstance(r, rt.Probability):
-        qs = list(range(n)) if r.targets is None else list(r.targets)
-        idx = np.zeros(shots, dtype=np.int64)
-        for q in qs:
-            idx = (idx << 1) | qubit_bits[:, q]
-        return np.bincount(idx, minlength=1 << len(qs)) / shots
-
-    def eigen_per_shot(t):
-        idx = np.zeros(shots, dtype=np.int64)
-        for q in t:
-            idx = (idx << 1) | qubit_bits[:, q]
-        return _eigenvalues(r.observable)[idx]
-
-    if isinstance(r, rt.Sample):
-        return _broadcast(r, n, eigen_per_shot)
-    if isinstance(r, rt.Expectation):
-        return _broadcast(r, n, lambda t: float(np.mean(eigen_per_shot(t))))
-    if isinstance(r, rt.Variance):
-        return _broadcast(r, n, lambda t: float(np.var(eigen_per_shot(t))))
-    raise InternalError(f"no sampled value for result type {r!r}")
