@@ -5,20 +5,25 @@ split into its real and imaginary parts (``mre``, ``mim``, in the state's real p
 
 A task walks *tiles* of ``_LANES`` base indices.  For each tile it gathers the 2^k amplitudes of
 every block into contiguous real and imaginary rows (row ``b``: the amplitudes at ``base_j +
-offsets[b]``), forms the output rows four at a time from column blocks of four (``_acc4``: per lane,
-eight running sums in registers over 16 complex products, so each output row is loaded and stored
-once per four columns, not once per column), and writes them back (a 2-qubit block writes its
-four output rows straight into the state, ``_row_of_4``: 10% less time than through a buffer).  The arithmetic runs over the
-lanes of the tile whatever the target bits are, and the state is read as 2^k sequential bursts of
-a tile each: targets whose partners are far apart (the top bits of a large state) cost no more than
-others, because no loop interleaves two distant streams element by element.  When the lowest fixed
-bit is below 7 (log2 of ``_LANES``) a tile row is assembled from shorter runs: runs of 16 amplitudes
-or more one unit-stride loop each (``_runs_in``/``_runs_out``), shorter ones amplitude by amplitude.
+offsets[b]``), forms the output rows four at a time from column blocks of four (``_acc4``: per
+lane, eight running sums in registers over 16 complex products, so each output row is loaded and
+stored once per four columns, not once per column), and writes them back (a 2-qubit block writes
+its four output rows straight into the state, ``_row_of_4``: 10% less time than through a
+buffer).  The arithmetic runs over the lanes of the tile whatever the target bits are, and the
+state is read as 2^k sequential bursts of a tile each: targets whose partners are far apart (the
+top bits of a large state) cost no more than others, because no loop interleaves two distant
+streams element by element.  When the lowest fixed bit is below 7 (log2 of ``_LANES``) a tile
+row is assembled from shorter runs: runs of 16 amplitudes or more one unit-stride loop each
+(``_runs_in``/``_runs_out``), shorter ones amplitude by amplitude (bits 0-3: about 1.4x the
+time of a contiguous block in cache).  One target (never sent here by the state, which has
+``gates.apply_dense_1``) and states of fewer blocks than a tile run block by block.
 
 Cost: 4 x 2^k real multiply-adds per amplitude, vectorised (zmm on this Zen 4: 8 doubles or 16
-floats).  Measured in cache on one core, a 4-qubit block takes ~3.4 ns per amplitude at complex128
-(the FMA bound at 2.6 GHz is 3.1) and ~2 ns at complex64, so on two cores it costs about 2 passes
-over a DRAM-resident state; 2- and 3-qubit blocks are bound by memory.
+floats).  One core here does about 29 G double multiply-adds per second (a register-only loop;
+two cores 55), so a 4-qubit block needs at least 64 / 55e9 s per amplitude on two cores: 1.7
+passes over a DRAM-resident complex128 state (a pass: about 0.6 ns per amplitude), and as many
+for complex64.  In cache on one core it takes ~3.2 ns per amplitude at complex128 (the bound is
+2.2) and ~1.9 ns at complex64 (1.1); 2- and 3-qubit blocks are near the memory bound.
 
 The sums are written with the lane index unsigned (Numba then emits no negative-index wraparound,
 which would stop vectorisation) and FMA contraction allowed (``fastmath={'contract'}``: one
@@ -71,8 +76,8 @@ def _dense_tiled(state, offsets, fixed, cval, mre, mim):
     f = state.view(mre.dtype)
     count = state.shape[0] >> fixed.shape[0]
     dim = offsets.shape[0]
-    if count < _LANES:  # a tiny state: one block at a time (no tile to fill)
-        _dense_small(state, offsets, fixed, cval, mre, mim)
+    if count < _LANES or dim == 2:  # a tiny state (no tile to fill), or one target (never sent
+        _dense_small(state, offsets, fixed, cval, mre, mim)  # here by the state: apply_dense_1 has it)
         return
     run = np.int64(1) << fixed[0]
     contiguous = run >= _LANES
@@ -118,14 +123,10 @@ def _dense_tiled(state, offsets, fixed, cval, mre, mim):
                     start = two * (b0 + np.uint64(offsets[a]))
                     _row_of_4(f[start:start + two * _L], x, mre, mim, a)
                 continue
-            rows = 4 if dim >= 4 else 2
-            for a in range(0, dim, rows):   # output rows a..a+3 from column blocks b..b+3
-                for b in range(0, dim, rows):
-                    if rows == 4:
-                        _acc4(y, x, mre, mim, a, b, b == 0)
-                    else:
-                        _acc2(y, x, mre, mim)
-                for r in range(rows):   # scatter
+            for a in range(0, dim, 4):   # output rows a..a+3 from column blocks b..b+3
+                for b in range(0, dim, 4):
+                    _acc4(y, x, mre, mim, a, b, b == 0)
+                for r in range(4):   # scatter
                     o = np.uint64(offsets[a + r])
                     yr = y[2 * r * _LANES:(2 * r + 1) * _LANES]
                     yi = y[(2 * r + 1) * _LANES:(2 * r + 2) * _LANES]
@@ -242,23 +243,6 @@ def _row_of_4(out, x, mre, mim, a):
         q3 = x[np.uint64(7) * L + j]
         out[two * j] = c0 * p0 - d0 * q0 + c1 * p1 - d1 * q1 + c2 * p2 - d2 * q2 + c3 * p3 - d3 * q3
         out[two * j + one] = c0 * q0 + d0 * p0 + c1 * q1 + d1 * p1 + c2 * q2 + d2 * p2 + c3 * q3 + d3 * p3
-
-
-@register_jitable
-def _acc2(y, x, mre, mim):
-    """Output rows 0, 1 of ``y`` = the 2x2 matrix times tile rows 0, 1 (a one-target block)."""
-    c00 = mre[0, 0]; c01 = mre[0, 1]; c10 = mre[1, 0]; c11 = mre[1, 1]
-    d00 = mim[0, 0]; d01 = mim[0, 1]; d10 = mim[1, 0]; d11 = mim[1, 1]
-    L = _L
-    for j in range(L):
-        p0 = x[j]
-        q0 = x[L + j]
-        p1 = x[np.uint64(2) * L + j]
-        q1 = x[np.uint64(3) * L + j]
-        y[j] = c00 * p0 - d00 * q0 + c01 * p1 - d01 * q1
-        y[L + j] = c00 * q0 + d00 * p0 + c01 * q1 + d01 * p1
-        y[np.uint64(2) * L + j] = c10 * p0 - d10 * q0 + c11 * p1 - d11 * q1
-        y[np.uint64(3) * L + j] = c10 * q0 + d10 * p0 + c11 * q1 + d11 * p1
 
 
 @register_jitable
