@@ -14,7 +14,7 @@ state is read as 2^k sequential bursts of a tile each: targets whose partners ar
 top bits of a large state) cost no more than others, because no loop interleaves two distant
 streams element by element.  When the lowest fixed bit is below 7 (log2 of ``_LANES``) a tile
 row is assembled from shorter runs: runs of 16 amplitudes or more one unit-stride loop each
-(``_runs_in``/``_runs_out``), shorter ones amplitude by amplitude (bits 0-3: about 1.4x the
+(``_runs``), shorter ones amplitude by amplitude (bits 0-3: about 1.4x the
 time of a contiguous block in cache).  One target (never sent here by the state, which has
 ``gates.apply_dense_1``) and states of fewer blocks than a tile run block by block.
 
@@ -112,7 +112,7 @@ def _dense_tiled(state, offsets, fixed, cval, mre, mim):
                         xr[j] = f[i]
                         xi[j] = f[i + one]
                 elif runs:
-                    _runs_in(f, xr, xi, base, o, step)
+                    _runs(f, xr, xi, base, o, step, False)
                 else:
                     for j in range(_L):
                         i = two * (base[j] + o)
@@ -136,7 +136,7 @@ def _dense_tiled(state, offsets, fixed, cval, mre, mim):
                             f[i] = yr[j]
                             f[i + one] = yi[j]
                     elif runs:
-                        _runs_out(f, yr, yi, base, o, step)
+                        _runs(f, yr, yi, base, o, step, True)
                     else:
                         for j in range(_L):
                             i = two * (base[j] + o)
@@ -191,9 +191,10 @@ def _acc4(y, x, mre, mim, a, b, first):
 
 
 @register_jitable
-def _runs_in(f, xr, xi, starts, o, step):
-    """Tile row (``xr``, ``xi``) from the runs of ``step`` amplitudes at ``starts + o``: one
-    unit-stride loop per run (vectorised) instead of one indexed load per amplitude."""
+def _runs(f, xr, xi, starts, o, step, to_state):
+    """A tile row (``xr``, ``xi``) from the runs of ``step`` amplitudes at ``starts + o`` of the
+    float view ``f``, or back to them with ``to_state``: one unit-stride loop per run
+    (vectorised) instead of one indexed load or store per amplitude."""
     ustep = np.uint64(step)
     two = np.uint64(2)
     one = np.uint64(1)
@@ -202,25 +203,14 @@ def _runs_in(f, xr, xi, starts, o, step):
         fs = f[s:s + two * ustep]
         xs = xr[r * step:(r + 1) * step]
         ys = xi[r * step:(r + 1) * step]
-        for j in range(ustep):
-            xs[j] = fs[two * j]
-            ys[j] = fs[two * j + one]
-
-
-@register_jitable
-def _runs_out(f, yr, yi, starts, o, step):
-    """The inverse of ``_runs_in``: a tile row back to its runs."""
-    ustep = np.uint64(step)
-    two = np.uint64(2)
-    one = np.uint64(1)
-    for r in range(_LANES // step):
-        s = two * (starts[r] + o)
-        fs = f[s:s + two * ustep]
-        xs = yr[r * step:(r + 1) * step]
-        ys = yi[r * step:(r + 1) * step]
-        for j in range(ustep):
-            fs[two * j] = xs[j]
-            fs[two * j + one] = ys[j]
+        if to_state:
+            for j in range(ustep):
+                fs[two * j] = xs[j]
+                fs[two * j + one] = ys[j]
+        else:
+            for j in range(ustep):
+                xs[j] = fs[two * j]
+                ys[j] = fs[two * j + one]
 
 
 @register_jitable
