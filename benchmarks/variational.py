@@ -243,8 +243,10 @@ def profile_call(n, calls=30):
     wrap(F.Plan, "bind", "fuse")
     wrap(CC, "lower", "lower")
     wrap(CC.CompiledCircuit, "__init__", "lower")
-    wrap(E, "_apply_items", "apply")
-    wrap(E, "_exact_value", "results")
+    from qsim.state import paths as P
+
+    wrap(P, "apply_items", "apply")
+    wrap(E, "exact_value", "results")
     out = {}
     try:
         circuit, names = W.hea(n)
