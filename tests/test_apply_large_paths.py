@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from qsim.kernels import gates as KG
+from qsim.kernels import onequbit as KO
 from qsim.state.apply import apply_unitary
 
 
@@ -45,7 +46,7 @@ def test_one_qubit_dense_every_path(n):
     assert (1 << 14) < KG.PARALLEL_MIN_AMPLITUDES <= (1 << 16)
     rng = np.random.default_rng(n)
     psi = rng.normal(size=1 << n) + 1j * rng.normal(size=1 << n)
-    for bit in sorted({0, 1, 2, 3, 4, 11, 12, n - 2, n - 1}):
+    for bit in range(n):  # blocks (0-4), runs, the buffered blocks 1-2 KiB apart (6, 7)
         u = _unitary(1, rng)
         s = psi.copy()
         apply_unitary(s, [bit], u)
@@ -77,18 +78,22 @@ def test_controlled_two_qubit_diagonal_and_permutations(n):
         np.testing.assert_allclose(s, _reference(psi, n, t, u, cb, cv), atol=1e-12, err_msg=f"{t} {cb} {cv}")
 
 
-def test_far_pair_tiled_path(monkeypatch):
-    """apply_dense_1's buffered path for partners >= 256 MiB apart, checked on a small state by
-    lowering the threshold (the compiled kernel froze the constant, so run the Python body)."""
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
+def test_far_pair_skewed_path(monkeypatch, dtype):
+    """apply_dense_1's path for partners >= 256 MiB apart (one side read a ring chunk ahead of the
+    other), checked on a small state by lowering the threshold (the compiled builds froze the
+    constant, so run the Python body; its tasks run compiled), runs longer and shorter than a chunk."""
     n = 14
     rng = np.random.default_rng(3)
-    psi = rng.normal(size=1 << n) + 1j * rng.normal(size=1 << n)
-    monkeypatch.setattr(KG, "_FAR_BYTES", 1 << 10)
-    for bit in (n - 1, n - 3, 12):
+    psi = (rng.normal(size=1 << n) + 1j * rng.normal(size=1 << n)).astype(dtype)
+    tol = 1e-12 if dtype == np.complex128 else 2e-5
+    monkeypatch.setattr(KO, "_FAR_BYTES", 1 << 10)
+    for bit in (n - 1, n - 3, 12, 9, 6):
         u = _unitary(1, rng)
         s = psi.copy()
-        KG.apply_dense_1.py_func(s, np.int64(bit), (u[0, 0], u[0, 1], u[1, 0], u[1, 1]))
-        np.testing.assert_allclose(s, _reference(psi, n, [bit], u), atol=1e-12, err_msg=f"bit {bit}")
+        KO.apply_dense_1.py_func(s, np.int64(bit), (u[0, 0], u[0, 1], u[1, 0], u[1, 1]))
+        np.testing.assert_allclose(s, _reference(psi.astype(np.complex128), n, [bit], u), atol=tol,
+                                   err_msg=f"bit {bit}")
 
 
 @pytest.mark.parametrize("n", [14, 16])

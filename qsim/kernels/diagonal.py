@@ -21,7 +21,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from qsim.kernels.tiers import OPTS, BySize, by_size, renamed
+from qsim.kernels.onequbit import copy as _copy
+from qsim.kernels.onequbit import pair_blocks
+from qsim.kernels.tiers import OPTS, Contracted, by_size
 
 CHUNK_BITS = 8
 CHUNK = 1 << CHUNK_BITS
@@ -40,17 +42,13 @@ def apply_diagonal_scan(state, lo_bits, lo_index, hi_index, params):
             state[base + j] *= diag[ah | lo_index[j]]
 
 
-# The one-qubit pair loops of apply_dense_1 (unrolled blocks for low bits, slice runs above).
-# Imported here, after apply_diagonal_scan, which gates re-exports at its end: either module may be
-# imported first.
-from qsim.kernels.gates import _pair_blocks, _pair_run  # noqa: E402
-
-# The helpers are compiled once (not inlined into each build by Numba; LLVM still may), which
-# halves the kernel's first compilation.
+# The helpers (a task's whole work included) are compiled once per precision, not inlined into each
+# build by Numba: the serial and parallel builds are a few lines each, which keeps the kernel's first
+# compilation (every user's first QFT of 15+ qubits, and the clean-clone CI, pay it) short.
 _helper = njit(**dict(OPTS, fastmath={"contract"}))
 
-_PAIRS_PER_TASK = 2048
-_FAR_BYTES = 1 << 28  # distance between partners from which a run's two sides are buffered  # pairs per parallel task when the pivot is at bit 8 or above
+_PAIRS_PER_TASK = 2048  # pairs per parallel task when the pivot is at bit 8 or above
+_FAR_BYTES = 1 << 28  # distance between partners from which a run's two sides are buffered
 
 
 @_helper
@@ -114,28 +112,6 @@ def _run_slices(x, y, n, u, w):
 
 
 @_helper
-def _tile_pairs(x, tile, half, u):
-    """``u`` on the pairs (j, j + half) of a tile of ``tile`` amplitudes (floats ``x``), with
-    apply_dense_1's loops: unrolled blocks up to 32 amplitudes, slice runs above.  Compiled once per
-    precision and shared by the serial and parallel builds (inlined, its five unrolled bodies
-    doubled the kernel's first compilation)."""
-    nb = tile // (2 * half)
-    if half == 1:
-        _pair_blocks(x, nb, 1, u)
-    elif half == 2:
-        _pair_blocks(x, nb, 2, u)
-    elif half == 4:
-        _pair_blocks(x, nb, 4, u)
-    elif half == 8:
-        _pair_blocks(x, nb, 8, u)
-    elif half == 16:
-        _pair_blocks(x, nb, 16, u)
-    else:
-        for r in range(0, tile, 2 * half):
-            _pair_run(x[2 * r:2 * (r + half)], x[2 * (r + half):2 * (r + 2 * half)], half, u)
-
-
-@_helper
 def _phase_tile(x, n, p, t):
     """``x[j] *= (p0 t0[j] + p1 t1[j])`` over ``n`` complex numbers stored as floats: ``t`` holds
     the low chunk's table in two rows (re/im interleaved), each zero where the pivot bit has the
@@ -157,85 +133,101 @@ def _phase_tile(x, n, p, t):
         x[two * j + one] = xr * wi + xi * wr
 
 
-def _pivot_phases(f, pbit, u, tre, tim):
-    """See the module docstring: ``u`` on bit ``pbit``, then the chunk-table diagonal, one pass."""
-    n_amp = f.shape[0] >> 1
+@_helper
+def _high_task(f, task, per, pbit, u, tre, tim, far):
+    """Task ``task`` of the pivot at bit 8 and above: ``per`` pairs (i, i + half) in contiguous runs of
+    whole chunks; the low chunk's index is the position in the chunk, the other chunks' product is
+    one value per chunk."""
     nchunks = tre.shape[1]
     half = np.int64(1) << pbit
     one, zero = u[8], u[9]  # 1 and 0 in the state's real type
-    tile = np.int64(CHUNK) if n_amp >= CHUNK else n_amp
-    if half >= tile:
-        # pairs (i, i + half) in contiguous runs of whole chunks: the low chunk's index is the
-        # position in the chunk, the other chunks' product is one value per chunk
-        npairs = n_amp >> 1
-        per = np.int64(_PAIRS_PER_TASK) if npairs >= _PAIRS_PER_TASK else npairs
-        run = half if half < per else per  # contiguous pairs (i, i + half) in a run
-        far = half * 2 * f.itemsize >= _FAR_BYTES
-        for task in prange(npairs // per):
-            t = np.empty(4 * CHUNK, dtype=f.dtype)  # the low chunk's tables, interleaved re/im
-            w = np.empty(4 * CHUNK, dtype=f.dtype)
-            p = np.empty(4, dtype=f.dtype)
-            for j in range(CHUNK):
-                t[2 * j] = tre[0, 0, j]
-                t[2 * j + 1] = tim[0, 0, j]
-                t[2 * CHUNK + 2 * j] = tre[1, 0, j]
-                t[2 * CHUNK + 2 * j + 1] = tim[1, 0, j]
-            for q in range(task * per, (task + 1) * per, run):
-                i0 = ((q >> pbit) << (pbit + 1)) | (q & (half - 1))
-                if far:
-                    # partners 256 MiB apart and more: each side of the run read and written in one
-                    # sequential burst (interleaving two distant streams ran at a fraction of the
-                    # bandwidth, as apply_dense_1 found), the arithmetic on the buffers
-                    xa = f[2 * i0:2 * (i0 + run)].copy()
-                    xb = f[2 * (i0 + half):2 * (i0 + half + run)].copy()
-                for s in range(i0, i0 + run, tile):
-                    p[0], p[1] = _hi_product(tre, tim, s, nchunks, 0, one, zero)
-                    p[2], p[3] = _hi_product(tre, tim, s, nchunks, 1, one, zero)
-                    _weights_row(t, p, tile, w)
-                    if far:
-                        a = 2 * (s - i0)
-                        _run_slices(xa[a:a + 2 * tile], xb[a:a + 2 * tile], tile, u, w)
-                    else:
-                        a = 2 * s
-                        b = 2 * (s + half)
-                        _run_slices(f[a:a + 2 * tile], f[b:b + 2 * tile], tile, u, w)
-                if far:
-                    f[2 * i0:2 * (i0 + run)] = xa
-                    f[2 * (i0 + half):2 * (i0 + half + run)] = xb
-        return
-    # the pivot inside the low chunk: a task walks whole tiles; in each, u on the tile's pairs
-    # (apply_dense_1's loops: unrolled blocks of 2..32 amplitudes, slice runs above), then every
-    # amplitude times its phase: the high chunks' product for its pivot value times the low
-    # chunk's table, both rows selected by the pivot bit ahead of time (unit stride, L1-resident)
-    ntiles = n_amp // tile
-    per_tiles = np.int64(16) if ntiles >= 16 else ntiles
-    for task in prange(ntiles // per_tiles):
-        t = np.zeros(4 * CHUNK, dtype=f.dtype)  # re/im rows: the low table where the pivot bit is 0, then 1
-        p = np.empty(4, dtype=f.dtype)
-        for i in range(tile):
-            v = (i >> pbit) & 1
-            t[2 * CHUNK * v + 2 * i] = tre[v, 0, i]
-            t[2 * CHUNK * v + 2 * i + 1] = tim[v, 0, i]
-        for s in range(task * per_tiles * tile, (task + 1) * per_tiles * tile, tile):
-            x = f[2 * s:2 * (s + tile)]
-            _tile_pairs(x, tile, half, u)
+    tile = np.int64(CHUNK)
+    run = half if half < per else per  # contiguous pairs (i, i + half) in a run
+    t = np.empty(4 * CHUNK, dtype=f.dtype)  # the low chunk's tables, interleaved re/im
+    w = np.empty(4 * CHUNK, dtype=f.dtype)
+    p = np.empty(4, dtype=f.dtype)
+    for j in range(CHUNK):
+        t[2 * j] = tre[0, 0, j]
+        t[2 * j + 1] = tim[0, 0, j]
+        t[2 * CHUNK + 2 * j] = tre[1, 0, j]
+        t[2 * CHUNK + 2 * j + 1] = tim[1, 0, j]
+    nb = 2 * run if far else 0
+    xa = np.empty(nb, dtype=f.dtype)
+    xb = np.empty(nb, dtype=f.dtype)
+    for q in range(task * per, (task + 1) * per, run):
+        i0 = ((q >> pbit) << (pbit + 1)) | (q & (half - 1))
+        if far:
+            # partners 256 MiB apart and more: each side of the run read and written in one
+            # sequential burst (interleaving two distant streams ran at a fraction of the
+            # bandwidth, as apply_dense_1 found), the arithmetic on the buffers
+            _copy(xa, f[2 * i0:2 * (i0 + run)], nb)
+            _copy(xb, f[2 * (i0 + half):2 * (i0 + half + run)], nb)
+        for s in range(i0, i0 + run, tile):
             p[0], p[1] = _hi_product(tre, tim, s, nchunks, 0, one, zero)
             p[2], p[3] = _hi_product(tre, tim, s, nchunks, 1, one, zero)
-            _phase_tile(x, tile, p, t)
+            _weights_row(t, p, tile, w)
+            if far:
+                a = 2 * (s - i0)
+                _run_slices(xa[a:a + 2 * tile], xb[a:a + 2 * tile], tile, u, w)
+            else:
+                a = 2 * s
+                b = 2 * (s + half)
+                _run_slices(f[a:a + 2 * tile], f[b:b + 2 * tile], tile, u, w)
+        if far:
+            _copy(f[2 * i0:2 * (i0 + run)], xa, nb)
+            _copy(f[2 * (i0 + half):2 * (i0 + half + run)], xb, nb)
 
 
-class _Contracted(BySize):
-    """``BySize`` with FMA contraction allowed in the compiled builds (as ``qsim.kernels.dense``'s
-    tiled kernel; this module does not import that one, which imports ``gates``, which re-exports
-    ``apply_diagonal_scan`` from here)."""
+@_helper
+def _low_task(f, task, per_tiles, tile, pbit, u, tre, tim):
+    """Task ``task`` of the pivot inside the low chunk: ``per_tiles`` whole tiles; in each, u on the
+    tile's pairs (``onequbit.pair_blocks``: unrolled blocks of 2..32 amplitudes, slice runs above),
+    then every amplitude times its phase: the high chunks' product for its pivot value times the low
+    chunk's table, both rows selected by the pivot bit ahead of time (unit stride, L1-resident)."""
+    nchunks = tre.shape[1]
+    half = np.int64(1) << pbit
+    one, zero = u[8], u[9]
+    t = np.zeros(4 * CHUNK, dtype=f.dtype)  # re/im rows: the low table where the pivot bit is 0, then 1
+    p = np.empty(4, dtype=f.dtype)
+    for i in range(tile):
+        v = (i >> pbit) & 1
+        t[2 * CHUNK * v + 2 * i] = tre[v, 0, i]
+        t[2 * CHUNK * v + 2 * i + 1] = tim[v, 0, i]
+    for s in range(task * per_tiles * tile, (task + 1) * per_tiles * tile, tile):
+        x = f[2 * s:2 * (s + tile)]
+        pair_blocks(x, tile // (2 * half), half, u)
+        p[0], p[1] = _hi_product(tre, tim, s, nchunks, 0, one, zero)
+        p[2], p[3] = _hi_product(tre, tim, s, nchunks, 1, one, zero)
+        _phase_tile(x, tile, p, t)
 
-    def __init__(self, py_func, name):
-        self.py_func = renamed(py_func, name)
-        opts = dict(OPTS, fastmath={"contract"})
-        self.parallel = njit(parallel=True, **opts)(self.py_func)
-        self.serial = njit(**opts)(renamed(py_func, name + "_serial"))
-        self.__name__ = name
-        self.__doc__ = py_func.__doc__
+
+@_helper
+def _task(f, task, pbit, u, tre, tim, high, per, tile, far):
+    """One task of either kind (so the builds have one parallel loop, a cheaper compilation)."""
+    if high:
+        _high_task(f, task, per, pbit, u, tre, tim, far)
+    else:
+        _low_task(f, task, per, tile, pbit, u, tre, tim)
 
 
-apply_pivot_phases = _Contracted(_pivot_phases, "apply_pivot_phases")
+def _pivot_phases(f, pbit, u, tre, tim):
+    """See the module docstring: ``u`` on bit ``pbit``, then the chunk-table diagonal, one pass.
+    Tasks of 2048 pairs with the pivot at bit 8 and above, of 16 tiles of a chunk below."""
+    n_amp = f.shape[0] >> 1
+    half = np.int64(1) << pbit
+    tile = np.int64(CHUNK) if n_amp >= CHUNK else n_amp
+    high = half >= tile
+    far = half * 2 * f.itemsize >= _FAR_BYTES
+    if high:
+        npairs = n_amp >> 1
+        per = np.int64(_PAIRS_PER_TASK) if npairs >= _PAIRS_PER_TASK else npairs
+        ntasks = npairs // per
+    else:
+        ntiles = n_amp // tile
+        per = np.int64(16) if ntiles >= 16 else ntiles  # tiles per task
+        ntasks = ntiles // per
+    for task in prange(ntasks):
+        _task(f, np.int64(task), pbit, u, tre, tim, high, per, tile, far)  # int64 in both builds: one specialisation
+
+
+apply_pivot_phases = Contracted(_pivot_phases, "apply_pivot_phases")

@@ -51,25 +51,38 @@ class BySize:
     (first argument).  Same call signature as the kernel; ``py_func`` is the plain-Python body and
     ``parallel``/``serial`` the two builds, as attributes for tests and benchmarks."""
 
+    options = OPTS  # Numba options of the compiled builds
+
     def __init__(self, py_func, name: str | None = None):
         py_func = getattr(py_func, "py_func", py_func)  # a Numba dispatcher: wrap its Python body
         name = name or py_func.__name__
         self.py_func = renamed(py_func, name)
-        self.parallel = njit(parallel=True, **OPTS)(self.py_func)
-        self.serial = njit(**OPTS)(renamed(py_func, name + "_serial"))
+        self.parallel = njit(parallel=True, **self.options)(self.py_func)
+        self.serial = njit(**self.options)(renamed(py_func, name + "_serial"))
         self.__name__ = name
         self.__doc__ = py_func.__doc__
 
-    def __call__(self, state, *args):
-        size = state.shape[0]
+    @staticmethod
+    def tier(size: int) -> str:
+        """``"py_func"``, ``"serial"`` or ``"parallel"``: the build that runs on ``size`` amplitudes."""
         if size <= PYTHON_MAX_AMPLITUDES:
-            return self.py_func(state, *args)
-        if size < PARALLEL_MIN_AMPLITUDES:
-            return self.serial(state, *args)
-        return self.parallel(state, *args)
+            return "py_func"
+        return "serial" if size < PARALLEL_MIN_AMPLITUDES else "parallel"
+
+    def __call__(self, state, *args):
+        return getattr(self, self.tier(state.shape[0]))(state, *args)
 
     def __repr__(self):
         return f"<size-tiered kernel {self.__name__}>"
+
+
+class Contracted(BySize):
+    """``BySize`` with FMA contraction allowed in the compiled builds (``fastmath={'contract'}``: one
+    rounding per multiply-add instead of two, never less accurate), which LLVM needs to emit packed
+    FMAs: the kernels that must run at memory speed (``qsim.kernels.dense``, ``onequbit``,
+    ``diagonal``'s pivot kernel)."""
+
+    options = dict(OPTS, fastmath={"contract"})
 
 
 def serial_build(kernel):

@@ -1,0 +1,241 @@
+"""The uncontrolled one-qubit dense kernel, ``apply_dense_1``, and the pair loops it shares with
+``qsim.kernels.diagonal``'s pivot kernel: every circuit's hot path, at memory speed on every bit.
+
+Everything runs on the state's float view (re, im, re, im, ...) with unsigned indices, so LLVM
+vectorises the pair arithmetic (packed FMAs; see ``qsim.kernels.dense``'s docstring for why both
+matter).  ``m`` = (m00r, m00i, m01r, m01i, m10r, m10i, m11r, m11i): the 2x2 matrix viewed as reals
+(further entries, as the pivot kernel's ``u`` has, are ignored).
+
+A parallel task is 4096 pairs.  How a task walks its pairs ``(i, i + half)`` depends on how far
+apart the partners are (measured at n=26 on the 2-core Zen 4 VM, side by side with one in-place
+read-modify-write pass):
+
+* ``half`` < 32 amplitudes: the pairs sit inside blocks of 2..32 amplitudes; a task walks a stretch
+  of whole blocks with the block's pairs unrolled (``half`` a literal);
+* partners 1-2 KiB apart (bits 6-7 of complex128, 7-8 of complex64): walking the two runs side by
+  side cost 1.4-1.9 passes.  A task copies 4 KiB of whole blocks into a buffer (one sequential
+  read) and writes both runs of each block from it; buffers of 16 KiB and more were as slow as
+  no buffer;
+* partners 256 MiB apart and more (the top bits of a large state): two streams whose addresses
+  differ only in bit 28 and above ran at 0.7 of the bandwidth of two streams a few KiB out of step
+  (the same streams, the second shifted by 4 KiB: 1.0; by 1 KiB: 0.9), whether walked side by side
+  or in buffered tiles of 2-32 KiB.  A task reads each run's first side one chunk (8 KiB) ahead of
+  the second through a three-chunk ring, so the two streams are never in step;
+* otherwise: contiguous runs of pairs, the two sides as two slices (LLVM checks their overlap once
+  per run instead of giving up on one array indexed twice).
+
+The per-task loops are compiled once per precision (``_helper``, never inlined by Numba) and shared
+by the serial and the parallel builds and by the pivot kernel: the builds themselves are a few lines.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+from numba.extending import register_jitable
+
+from qsim.kernels.tiers import OPTS, Contracted
+
+_helper = njit(**dict(OPTS, fastmath={"contract"}))
+
+_PAIRS_PER_TASK = 4096
+_LOW_HALF = 32                # below this partner distance (amplitudes) a task walks whole blocks
+_NEAR_MIN_BYTES = 1 << 10     # partner distances (bytes) whose blocks go through a buffer ...
+_NEAR_MAX_BYTES = 1 << 11
+_NEAR_BUFFER_BYTES = 1 << 12  # ... of this size
+_FAR_BYTES = 1 << 28          # partner distance (bytes) from which the two sides are read out of step
+_SKEW_BYTES = 1 << 13         # how far out of step: one ring chunk
+
+_BLOCKS, _RUNS, _NEAR, _FAR = 0, 1, 2, 3
+
+
+@register_jitable
+def pair_run(x, y, n, m):
+    """Pairs (x[j], y[j]) of complex numbers stored as floats, j < n: (x, y) <- m (x, y)."""
+    pairs_into(x, y, x, y, n, m)
+
+
+@register_jitable
+def pairs_into(xin, yin, x, y, n, m):
+    """(x[j], y[j]) <- m (xin[j], yin[j]), j < n, complex numbers stored as floats; ``x``/``y`` may be
+    ``xin``/``yin`` themselves (an in-place update) or other slices."""
+    m00r, m00i, m01r, m01i, m10r, m10i, m11r, m11i = m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]
+    two = np.uint64(2)
+    one = np.uint64(1)
+    for j in range(np.uint64(n)):
+        ar = xin[two * j]
+        ai = xin[two * j + one]
+        br = yin[two * j]
+        bi = yin[two * j + one]
+        x[two * j] = m00r * ar - m00i * ai + m01r * br - m01i * bi
+        x[two * j + one] = m00r * ai + m00i * ar + m01r * bi + m01i * br
+        y[two * j] = m10r * ar - m10i * ai + m11r * br - m11i * bi
+        y[two * j + one] = m10r * ai + m10i * ar + m11r * bi + m11i * br
+
+
+@register_jitable
+def copy(dst, src, n):
+    """dst[j] = src[j], j < n (unsigned: a vectorised copy, where a slice assignment costs a
+    compilation of Numba's broadcasting machinery)."""
+    for j in range(np.uint64(n)):
+        dst[j] = src[j]
+
+
+@register_jitable
+def _literal_blocks(x, nblocks, half, m):
+    """``nblocks`` consecutive blocks of 2*half amplitudes (floats ``x``), pairs (j, j + half) inside
+    each; ``half`` is a literal at every call site, so the inner loop is unrolled and the loop over
+    blocks is the one LLVM vectorises."""
+    m00r, m00i, m01r, m01i, m10r, m10i, m11r, m11i = m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]
+    two = np.uint64(2)
+    one = np.uint64(1)
+    h2 = np.uint64(2 * half)
+    size = np.uint64(4 * half)
+    for u in range(np.uint64(nblocks)):
+        a = size * u
+        for jj in range(half):
+            j = np.uint64(jj)
+            ar = x[a + two * j]
+            ai = x[a + two * j + one]
+            br = x[a + h2 + two * j]
+            bi = x[a + h2 + two * j + one]
+            x[a + two * j] = m00r * ar - m00i * ai + m01r * br - m01i * bi
+            x[a + two * j + one] = m00r * ai + m00i * ar + m01r * bi + m01i * br
+            x[a + h2 + two * j] = m10r * ar - m10i * ai + m11r * br - m11i * bi
+            x[a + h2 + two * j + one] = m10r * ai + m10i * ar + m11r * bi + m11i * br
+
+
+@_helper
+def pair_blocks(x, nblocks, half, m):
+    """``m`` on the pairs (j, j + half) of ``nblocks`` consecutive blocks of 2*half amplitudes
+    (floats ``x``): unrolled for half = 1..16 (one literal each), two slices per block above.  The one
+    dispatcher for pairs inside a stretch of whole blocks (``apply_dense_1``'s low bits, the pivot
+    kernel's tiles), compiled once per precision."""
+    if half == 1:
+        _literal_blocks(x, nblocks, 1, m)
+    elif half == 2:
+        _literal_blocks(x, nblocks, 2, m)
+    elif half == 4:
+        _literal_blocks(x, nblocks, 4, m)
+    elif half == 8:
+        _literal_blocks(x, nblocks, 8, m)
+    elif half == 16:
+        _literal_blocks(x, nblocks, 16, m)
+    else:
+        for r in range(0, 4 * half * nblocks, 4 * half):
+            pair_run(x[r:r + 2 * half], x[r + 2 * half:r + 4 * half], half, m)
+
+
+@_helper
+def _near_task(x, half, m, nbuf):
+    """The pairs of a stretch ``x`` of whole blocks, ``nbuf`` floats (whole blocks) at a time: one
+    sequential copy into a buffer, then both runs of each block written from it."""
+    buf = np.empty(nbuf, dtype=x.dtype)
+    nb = 4 * half
+    for g in range(0, x.shape[0], nbuf):
+        xg = x[g:g + nbuf]
+        copy(buf, xg, nbuf)
+        for a in range(0, nbuf, nb):
+            b = a + 2 * half
+            pairs_into(buf[a:b], buf[b:a + nb], xg[a:b], xg[b:a + nb], half, m)
+
+
+@_helper
+def _skewed_run(x, y, n, m, c):
+    """Pairs (x[j], y[j]), j < n, with ``x`` read one chunk of ``c`` pairs ahead of ``y`` through a
+    ring of three chunks (chunk i is read at step i - 1, updated with y's chunk i at step i, written
+    back at step i + 1), so the two streams are never in step."""
+    w = 2 * c
+    ring = np.empty(3 * w, dtype=x.dtype)
+    nch = n // c
+    copy(ring[0:w], x[0:w], w)
+    for i in range(nch):
+        if i + 1 < nch:
+            s1 = ((i + 1) % 3) * w
+            copy(ring[s1:s1 + w], x[(i + 1) * w:(i + 2) * w], w)
+        s = (i % 3) * w
+        pair_run(ring[s:s + w], y[i * w:(i + 1) * w], c, m)
+        if i >= 1:
+            s0 = ((i - 1) % 3) * w
+            copy(x[(i - 1) * w:i * w], ring[s0:s0 + w], w)
+    s = ((nch - 1) % 3) * w
+    copy(x[(nch - 1) * w:nch * w], ring[s:s + w], w)
+
+
+@_helper
+def _task(f, q0, per, bit, m, mode, size):
+    """Pairs q0 .. q0 + per - 1 (pair q = the q-th index with ``bit`` clear) of the float view ``f``,
+    walked as ``mode`` says (see the module docstring); ``size`` = the near buffer's floats or the
+    far ring's chunk in pairs."""
+    half = np.int64(1) << bit
+    if mode == _BLOCKS:
+        pair_blocks(f[4 * q0:4 * (q0 + per)], per // half, half, m)
+    elif mode == _NEAR:
+        _near_task(f[4 * q0:4 * (q0 + per)], half, m, size)
+    else:
+        run = half if half < per else per
+        for q in range(q0, q0 + per, run):
+            a = 2 * (((q >> bit) << (bit + 1)) | (q & (half - 1)))
+            b = a + 2 * half
+            if mode == _FAR:
+                _skewed_run(f[a:a + 2 * run], f[b:b + 2 * run], run, m, size if size < run else run)
+            else:
+                pair_run(f[a:a + 2 * run], f[b:b + 2 * run], run, m)
+
+
+def _dense_1_float(f, bit, m):
+    """The body of ``apply_dense_1`` on the float view ``f`` of the state: tasks of 4096 pairs."""
+    half = np.int64(1) << bit
+    npairs = f.shape[0] >> 2
+    per = np.int64(_PAIRS_PER_TASK) if npairs > _PAIRS_PER_TASK else npairs
+    distance = half * 2 * f.itemsize
+    size = np.int64(0)
+    if distance >= _FAR_BYTES:
+        mode = _FAR
+        size = np.int64(_SKEW_BYTES) // (2 * f.itemsize)
+    elif distance >= _NEAR_MIN_BYTES and distance <= _NEAR_MAX_BYTES and per >= 2 * half:
+        mode = _NEAR
+        size = np.int64(_NEAR_BUFFER_BYTES) // f.itemsize
+        size = size if size > 4 * half else 4 * half
+        size = size if size < 4 * per else 4 * per
+    elif half >= _LOW_HALF:
+        mode = _RUNS
+    else:
+        mode = _BLOCKS
+    for t in prange(npairs // per):
+        _task(f, np.int64(t) * per, per, bit, m, mode, size)  # int64 in both builds: one specialisation
+
+
+class FloatView:
+    """A size-tiered kernel over a float-view body: ``apply_dense_1(state, bit, p)``.  ``parallel``,
+    ``serial`` and ``py_func`` take the same arguments as the kernel (for tests); each views the
+    state as floats and the matrix as 8 reals, then runs the tier's build of ``Contracted(body)``."""
+
+    def __init__(self, body, name):
+        builds = Contracted(body, name)
+        for tier in ("parallel", "serial", "py_func"):
+            setattr(self, tier, self._wrap(getattr(builds, tier)))
+        self._builds = builds
+        self.__name__ = name
+
+    @staticmethod
+    def _wrap(build):
+        def run(state, bit, p):
+            real = np.float32 if state.dtype == np.complex64 else np.float64
+            return build(state.view(real), bit, np.array(p, dtype=state.dtype).view(real))
+        return run
+
+    def __call__(self, state, bit, p):
+        tier = self._builds.tier(state.shape[0])
+        return getattr(self, tier)(state, bit, p)
+
+    def __repr__(self):
+        return f"<size-tiered kernel {self.__name__}>"
+
+
+apply_dense_1 = FloatView(_dense_1_float, "apply_dense_1")
+apply_dense_1.__doc__ = """Uncontrolled 2x2 matrix ``p`` = (m00, m01, m10, m11) on ``bit``: the hot path of every circuit.
+
+One flat parallel loop over tasks of 4096 pairs (never a ``prange`` under a serial loop), on the
+state's float view with unsigned indices, so the pair arithmetic is packed FMAs; how a task walks its
+pairs by their distance is in ``qsim.kernels.onequbit``'s docstring."""
