@@ -77,3 +77,20 @@ def test_full_tiles_every_block_size(build, dtype):
             want = _reference(psi, targets, u, controls, values)
             err = np.abs(s - want).max()
             assert err < TOL[dtype], f"k={k} targets={targets} controls={controls}={values}: error {err:.2e}"
+
+
+@pytest.mark.parametrize("wide", [True, False], ids=["4x4", "2x2"])
+def test_both_register_blockings(monkeypatch, wide):
+    """The compiled builds use the blocking of the machine they are compiled on (4x4 with AVX-512,
+    2x2 without); the plain-Python body runs the other one too.  k = 3 has several column blocks
+    per output row, k = 4 several row blocks; one case gathers contiguous rows, one runs of 16."""
+    monkeypatch.setattr(KD, "_WIDE", wide)
+    rng = np.random.default_rng(5)
+    psi = random_state(N, rng)
+    for k, lo in ((3, 8), (4, 4)):
+        u = random_unitary(k, rng)
+        targets = [int(b) for b in rng.permutation(range(lo, lo + k))]
+        mre, mim = KD.split(u, np.complex128)
+        s = psi.copy()
+        KD.apply_dense_tiled.py_func(s, _offsets(targets), _fixed(targets), _cval((), ()), mre, mim)
+        np.testing.assert_allclose(s, _reference(psi, targets, u), atol=1e-12, err_msg=f"k={k} {targets}")

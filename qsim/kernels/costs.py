@@ -39,7 +39,7 @@ import numpy as np
 
 from qsim.launch import launched_under_mpi
 
-KERNELS_VERSION = 5
+KERNELS_VERSION = 6
 CALIBRATE_MIN_QUBITS = 20
 CALIBRATION_BYTES = 1 << 26  # a 64 MiB state: twice the last-level cache here, so DRAM-bound
 MAX_K = 5

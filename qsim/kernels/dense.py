@@ -5,25 +5,30 @@ split into its real and imaginary parts (``mre``, ``mim``, in the state's real p
 
 A task walks *tiles* of ``_LANES`` base indices.  For each tile it gathers the 2^k amplitudes of
 every block into contiguous real and imaginary rows (row ``b``: the amplitudes at ``base_j +
-offsets[b]``), forms the output rows four at a time from column blocks of four (``_acc4``: per
-lane, eight running sums in registers over 16 complex products, so each output row is loaded and
-stored once per four columns, not once per column), and writes them back (a 2-qubit block writes
-its four output rows straight into the state, ``_row_of_4``: 10% less time than through a
-buffer).  The arithmetic runs over the lanes of the tile whatever the target bits are, and the
-state is read as 2^k sequential bursts of a tile each: targets whose partners are far apart (the
-top bits of a large state) cost no more than others, because no loop interleaves two distant
-streams element by element.  When the lowest fixed bit is below 7 (log2 of ``_LANES``) a tile
-row is assembled from shorter runs: runs of 16 amplitudes or more one unit-stride loop each
-(``_runs``), shorter ones amplitude by amplitude (bits 0-3: about 1.4x the
-time of a contiguous block in cache).  One target (never sent here by the state, which has
-``gates.apply_dense_1``) and states of fewer blocks than a tile run block by block.
+offsets[b]``), forms the output rows four at a time (``_four_rows``) with the running sums in
+registers, and writes them back (a 2-qubit block writes its four output rows straight into the
+state, ``_row_of_4``: 10% less time than through a buffer).  The register blocks fit the target's
+vector register file (``tiers.VECTOR_REGISTERS``): with 32 (AVX-512) ``_acc4`` takes four columns
+at a time (32 matrix entries and eight sums per lane held in registers, each output row loaded
+and stored once per four columns); with 16 (AVX2) those spill to the stack, and ``_acc22`` takes
+2x2 blocks (8 entries, 4 inputs, 4 sums).  Measured on a Zen 3 (AVX2), n=24, two threads, against
+one NumPy pass: 4x4 blocks k=4 4.3 and k=5 7.0 passes at complex128, 2x2 blocks 2.8 and 4.5.
 
-Cost: 4 x 2^k real multiply-adds per amplitude, vectorised (zmm on this Zen 4: 8 doubles or 16
-floats).  One core here does about 29 G double multiply-adds per second (a register-only loop;
-two cores 55), so a 4-qubit block needs at least 64 / 55e9 s per amplitude on two cores: 1.7
-passes over a DRAM-resident complex128 state (a pass: about 0.6 ns per amplitude), and as many
-for complex64.  In cache on one core it takes ~3.2 ns per amplitude at complex128 (the bound is
-2.2) and ~1.9 ns at complex64 (1.1); 2- and 3-qubit blocks are near the memory bound.
+The arithmetic runs over the lanes of the tile whatever the target bits are, and the state is
+read as 2^k sequential bursts of a tile each: targets whose partners are far apart (the top bits
+of a large state) cost no more than others, because no loop interleaves two distant streams
+element by element.  When the lowest fixed bit is below 7 (log2 of ``_LANES``) a tile row is
+assembled from shorter runs: runs of 16 amplitudes or more one unit-stride loop each (``_runs``),
+shorter ones amplitude by amplitude (bits 0-3: about 1.4x the time of a contiguous block in
+cache).  One target (never sent here by the state, which has ``onequbit.apply_dense_1``) and
+states of fewer blocks than a tile run block by block.
+
+Cost: 4 x 2^k real multiply-adds per amplitude, vectorised (zmm on a Zen 4: 8 doubles or 16
+floats; ymm on a Zen 3).  One Zen 4 core did about 29 G double multiply-adds per second (two
+cores 55), so a 4-qubit block needs at least 64 / 55e9 s per amplitude on two cores: 1.7 passes
+over a DRAM-resident complex128 state (a pass: about 0.6 ns per amplitude), and as many for
+complex64.  In cache on one Zen 4 core it took ~3.2 ns per amplitude at complex128 (the bound is
+2.2) and ~1.9 ns at complex64 (1.1).  A Zen 3 core peaks at about 17 G (dgemm).
 
 The sums are written with the lane index unsigned (Numba then emits no negative-index wraparound,
 which would stop vectorisation) and FMA contraction allowed (``fastmath={'contract'}``: one
@@ -34,7 +39,7 @@ What makes LLVM vectorise a Numba loop here (checked with ``njit(cache=False)`` 
 
 * no complex arithmetic in the loop: work on real and imaginary parts as separate scalars, either
   gathered into planar rows (as here) or on the state's float view (``state.view(mre.dtype)``
-  inside the kernel, or ``state.view(np.float64)`` from Python, as ``gates.apply_dense_1`` does);
+  inside the kernel, or ``state.view(np.float64)`` from Python, as ``onequbit.apply_dense_1`` does);
 * every index expression unsigned from end to end: ``np.uint64`` loop variable *and* offsets
   (``a + np.uint64(2) * j``); one signed term (an int64 base, the literal ``2``) makes the whole
   index signed, Numba adds the wraparound select, and the loop stays scalar;
@@ -57,17 +62,19 @@ against its loop: serial, in cache, k=2 1.38 -> 1.18 ns per amplitude (c128) and
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 from numba.extending import register_jitable
 
 from qsim.kernels.gates import _insert_zeros
-from qsim.kernels.tiers import OPTS, BySize
+from qsim.kernels.tiers import VECTOR_REGISTERS, Contracted
 
 _LANES = 128       # base indices per tile: 2^k rows of a tile stay in the first two cache levels
 _L = np.uint64(_LANES)
 _MAX_TASKS = 1024
 _MIN_RUN = 16      # shorter runs (lowest fixed bit 0-3) are gathered amplitude by amplitude
 MAX_TARGETS = 5
+# 4x4 register blocks need 32 vector registers (AVX-512); with 16 (AVX2) they spill, 2x2 fit
+_WIDE = VECTOR_REGISTERS >= 32
 
 
 def _dense_tiled(state, offsets, fixed, cval, mre, mim):
@@ -124,8 +131,7 @@ def _dense_tiled(state, offsets, fixed, cval, mre, mim):
                     _row_of_4(f[start:start + two * _L], x, mre, mim, a)
                 continue
             for a in range(0, dim, 4):   # output rows a..a+3 from column blocks b..b+3
-                for b in range(0, dim, 4):
-                    _acc4(y, x, mre, mim, a, b, b == 0)
+                _four_rows(y, x, mre, mim, a, dim)
                 for r in range(4):   # scatter
                     o = np.uint64(offsets[a + r])
                     yr = y[2 * r * _LANES:(2 * r + 1) * _LANES]
@@ -142,6 +148,22 @@ def _dense_tiled(state, offsets, fixed, cval, mre, mim):
                             i = two * (base[j] + o)
                             f[i] = yr[j]
                             f[i + one] = yi[j]
+
+
+@register_jitable
+def _four_rows(y, x, mre, mim, a, dim):
+    """Output rows a..a+3 of the block product into ``y``: 4x4 register blocks where the target has
+    32 vector registers (AVX-512), 2x2 where it has 16 (AVX2: the 4x4 blocks' 32 matrix entries
+    and 8 sums spill to the stack, a third slower at k=4 and 5 on a Zen 3)."""
+    if _WIDE:
+        for b in range(0, dim, 4):
+            _acc4(y, x, mre, mim, a, b, b == 0)
+        return
+    for j in range(np.uint64(8) * _L):
+        y[j] = 0
+    for h in range(0, 4, 2):
+        for b in range(0, dim, 2):
+            _acc22(y, x, mre, mim, a, h, b)
 
 
 @register_jitable
@@ -188,6 +210,26 @@ def _acc4(y, x, mre, mim, a, b, first):
         y[np.uint64(5) * L + j] = i2 + c20 * q0 + d20 * p0 + c21 * q1 + d21 * p1 + c22 * q2 + d22 * p2 + c23 * q3 + d23 * p3
         y[np.uint64(6) * L + j] = r3 + c30 * p0 - d30 * q0 + c31 * p1 - d31 * q1 + c32 * p2 - d32 * q2 + c33 * p3 - d33 * q3
         y[np.uint64(7) * L + j] = i3 + c30 * q0 + d30 * p0 + c31 * q1 + d31 * p1 + c32 * q2 + d32 * p2 + c33 * q3 + d33 * p3
+
+
+@register_jitable
+def _acc22(y, x, mre, mim, a, h, b):
+    """Output rows h, h+1 of ``y`` += rows a+h, a+h+1, columns b, b+1 of the matrix times tile
+    rows b, b+1 of ``x``: 8 matrix entries, 4 inputs and 4 sums per lane, 16 registers."""
+    c00 = mre[a + h, b]; c01 = mre[a + h, b + 1]; c10 = mre[a + h + 1, b]; c11 = mre[a + h + 1, b + 1]
+    d00 = mim[a + h, b]; d01 = mim[a + h, b + 1]; d10 = mim[a + h + 1, b]; d11 = mim[a + h + 1, b + 1]
+    L = _L
+    x0 = np.uint64(2) * np.uint64(b) * L
+    y0 = np.uint64(2) * np.uint64(h) * L
+    for j in range(L):
+        p0 = x[x0 + j]
+        q0 = x[x0 + L + j]
+        p1 = x[x0 + np.uint64(2) * L + j]
+        q1 = x[x0 + np.uint64(3) * L + j]
+        y[y0 + j] = y[y0 + j] + c00 * p0 - d00 * q0 + c01 * p1 - d01 * q1
+        y[y0 + L + j] = y[y0 + L + j] + c00 * q0 + d00 * p0 + c01 * q1 + d01 * p1
+        y[y0 + np.uint64(2) * L + j] = y[y0 + np.uint64(2) * L + j] + c10 * p0 - d10 * q0 + c11 * p1 - d11 * q1
+        y[y0 + np.uint64(3) * L + j] = y[y0 + np.uint64(3) * L + j] + c10 * q0 + d10 * p0 + c11 * q1 + d11 * p1
 
 
 @register_jitable
@@ -256,21 +298,7 @@ def _dense_small(state, offsets, fixed, cval, mre, mim):
             state[b0 + offsets[a]] = complex(sr, si)
 
 
-class _Tiled(BySize):
-    """``BySize`` with FMA contraction allowed in the compiled builds."""
-
-    def __init__(self, py_func, name):
-        from qsim.kernels.tiers import renamed
-
-        self.py_func = renamed(py_func, name)
-        opts = dict(OPTS, fastmath={"contract"})
-        self.parallel = njit(parallel=True, **opts)(self.py_func)
-        self.serial = njit(**opts)(renamed(py_func, name + "_serial"))
-        self.__name__ = name
-        self.__doc__ = py_func.__doc__
-
-
-apply_dense_tiled = _Tiled(_dense_tiled, "apply_dense_tiled")
+apply_dense_tiled = Contracted(_dense_tiled, "apply_dense_tiled")
 
 
 def split(matrix: np.ndarray, dtype) -> tuple:

@@ -31,6 +31,27 @@ from qsim.launch import launched_under_mpi
 
 OPTS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
+
+def _vector_registers() -> int:
+    """32 when the CPU the kernels are compiled for has AVX-512 (``NUMBA_CPU_FEATURES`` when set,
+    else the host as LLVM reports it), else 16.  A kernel that blocks its sums in registers reads
+    this at compile time; the builds of either choice are cached apart, because Numba's cache key
+    holds the CPU name and features."""
+    import os
+
+    features = os.environ.get("NUMBA_CPU_FEATURES")
+    if not features:
+        try:
+            from llvmlite import binding as ll
+
+            features = ll.get_host_cpu_features().flatten()
+        except Exception:  # noqa: BLE001  (an LLVM without the query: assume the smaller file)
+            return 16
+    return 32 if "+avx512f" in features.split(",") else 16
+
+
+VECTOR_REGISTERS = _vector_registers()
+
 PARALLEL_MIN_AMPLITUDES = 1 << 15
 PYTHON_MAX_AMPLITUDES = 0 if launched_under_mpi() else 1 << 5
 
