@@ -12,10 +12,11 @@ read-modify-write pass):
 
 * ``half`` < 32 amplitudes: the pairs sit inside blocks of 2..32 amplitudes; a task walks a stretch
   of whole blocks with the block's pairs unrolled (``half`` a literal);
-* partners 1-2 KiB apart (bits 6-7 of complex128, 7-8 of complex64): walking the two runs side by
-  side cost 1.4-1.9 passes.  A task copies 4 KiB of whole blocks into a buffer (one sequential
-  read) and writes both runs of each block from it; buffers of 16 KiB and more were as slow as
-  no buffer;
+* partners 256 B - 2 KiB apart, ``half`` >= 32 (bits 5-7 of complex128, 5-8 of complex64):
+  walking the two runs side by side cost 1.4-1.9 passes.  A task copies 4 KiB of whole blocks
+  into a buffer (one sequential read) and writes both runs of each block from it; buffers of
+  16 KiB and more were as slow as no buffer.  (The band was 1-2 KiB until a Zen 3 showed
+  complex64's bits 5 and 6 at 1.3-1.8 passes walked side by side, 0.8-1.3 buffered);
 * partners 256 MiB apart and more (the top bits of a large state): two streams whose addresses
   differ only in bit 28 and above ran at 0.7 of the bandwidth of two streams a few KiB out of step
   (the same streams, the second shifted by 4 KiB: 1.0; by 1 KiB: 0.9), whether walked side by side
@@ -40,7 +41,7 @@ _helper = njit(**dict(OPTS, fastmath={"contract"}))
 
 _PAIRS_PER_TASK = 4096
 _LOW_HALF = 32                # below this partner distance (amplitudes) a task walks whole blocks
-_NEAR_MIN_BYTES = 1 << 10     # partner distances (bytes) whose blocks go through a buffer ...
+_NEAR_MIN_BYTES = 1 << 8      # partner distances (bytes) whose blocks go through a buffer ...
 _NEAR_MAX_BYTES = 1 << 11
 _NEAR_BUFFER_BYTES = 1 << 12  # ... of this size
 _FAR_BYTES = 1 << 28          # partner distance (bytes) from which the two sides are read out of step
@@ -193,7 +194,7 @@ def _dense_1_float(f, bit, m):
     if distance >= _FAR_BYTES:
         mode = _FAR
         size = np.int64(_SKEW_BYTES) // (2 * f.itemsize)
-    elif distance >= _NEAR_MIN_BYTES and distance <= _NEAR_MAX_BYTES and per >= 2 * half:
+    elif distance >= _NEAR_MIN_BYTES and distance <= _NEAR_MAX_BYTES and half >= _LOW_HALF and per >= 2 * half:
         mode = _NEAR
         size = np.int64(_NEAR_BUFFER_BYTES) // f.itemsize
         size = size if size > 4 * half else 4 * half
