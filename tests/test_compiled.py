@@ -12,6 +12,7 @@ from adjoint_cases import NAMES, random_circuit
 from qsim import Circuit, FreeParameter
 from qsim.circuit import observables as obs
 from qsim.errors import ValidationError
+from qsim.kernels.indices import index_array
 from qsim.state import compile as C
 from qsim.state import executor as E
 from qsim.state import fusion as F
@@ -153,7 +154,7 @@ def test_vectorised_rotation_matrices_equal_the_gate_set():
     names = list(RB.ROTATION_CODES)
     raw = np.full((len(t) * len(names), 4, 4), 9.0 + 0j)
     rows = [(name, angle) for name in names for angle in t]
-    KR.rotation_matrices(raw, np.arange(len(rows)), np.array([RB.ROTATION_CODES[nm] for nm, _ in rows]),
+    KR.rotation_matrices(raw, index_array(range(len(rows))), index_array([RB.ROTATION_CODES[nm] for nm, _ in rows]),
                          np.array([a for _, a in rows]))
     for k, (name, angle) in enumerate(rows):
         np.testing.assert_allclose(raw[k, :2, :2], GATES[name].matrix(float(angle)), atol=1e-15, err_msg=name)

@@ -20,6 +20,7 @@ from oracle import assert_close, full_operator, marginal, observable_matrix, par
 from qsim.kernels import dense as KD
 from qsim.kernels import gates as KG
 from qsim.kernels import measure as KM
+from qsim.kernels.indices import index_array
 
 N = 4  # bits of every test array (16 amplitudes)
 DTYPES = [np.complex128, np.complex64]
@@ -33,6 +34,8 @@ def _both(f):
             pytest.param(f.py_func, id="py")]
 
 
+# Index arrays are read-only, as on the run path (``index_array``): a writable one would compile
+# every kernel a second time.
 def _offsets(bits):
     k = len(bits)
     out = np.zeros(1 << k, dtype=np.int64)
@@ -40,11 +43,11 @@ def _offsets(bits):
         for j, b in enumerate(bits):
             if (a >> (k - 1 - j)) & 1:
                 out[a] |= 1 << b
-    return out
+    return index_array(out)
 
 
 def _sorted(bits):
-    return np.array(sorted(bits), dtype=np.int64)
+    return index_array(sorted(bits))
 
 
 def _cval(ctrl_bits, ctrl_vals):
@@ -212,7 +215,7 @@ def test_apply_swap(f, state, dtype):
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_apply_monomial(f, k, state, dtype):
     rng = np.random.default_rng(10 + k)
-    perm = rng.permutation(1 << k).astype(np.int64)
+    perm = index_array(rng.permutation(1 << k))
     phases = np.exp(1j * rng.uniform(-3, 3, 1 << k)).astype(dtype)
     m = np.zeros((1 << k, 1 << k), dtype=complex)
     m[np.arange(1 << k), perm] = phases  # new[a] = phases[a] * old[perm[a]]
@@ -254,7 +257,7 @@ def test_marginals(f_small, f_large, state, dtype):
         for bits in itertools.permutations(range(N), k):
             want = marginal(p, N, [N - 1 - b for b in bits])
             out = np.zeros(1 << k)
-            f_small(state, np.array(bits, dtype=np.int64), out)
+            f_small(state, index_array(bits), out)
             assert_close(out, want, TOL[dtype], f"small {bits}")
             out = np.zeros(1 << k)
             f_large(state, _offsets(bits), _sorted(bits), out)
@@ -278,8 +281,7 @@ def test_expectation_sum_pauli_strings(f, state, dtype):
     for paulis in itertools.product("ixyz", repeat=N):
         bits = [N - 1 - q for q in range(N)]
         x, z, ph = _pauli_masks(paulis, bits)
-        got = f(state, x, z, ph, np.ones((1, 1), dtype=complex), np.zeros(1, dtype=np.int64),
-                np.zeros(0, dtype=np.int64))
+        got = f(state, x, z, ph, np.ones((1, 1), dtype=complex), _offsets([]), _sorted([]))
         o = observable_matrix([(p, None) for p in paulis])
         assert abs(got - psi.conj() @ o @ psi) < 10 * TOL[dtype], paulis
 

@@ -16,10 +16,14 @@ import qsim
 from qsim import Circuit, FreeParameter
 from qsim.circuit import observables as obs
 from qsim.kernels import packed as KP
+from qsim.kernels.indices import index_array
 from qsim.state import compile as C
 
 N = 7  # 128 amplitudes: every branch, fast also as plain Python
 DTYPES = {"double": np.complex128, "single": np.complex64}
+
+
+_NO_PERMS = index_array(np.zeros((0, 1)), np.int32)
 
 
 def _program(n, blocks, dtype):
@@ -44,6 +48,8 @@ def _program(n, blocks, dtype):
         cvals[b] = sum(v << bit for bit, v in zip(cb, values))
         d = 1 << len(tb)
         mats[b, :d, :d] = m
+    for a in (kinds, tbits, ntargets, fixed, nfixed, cvals):
+        a.flags.writeable = False  # read-only, as PackedProgram's (one compiled build of each kernel)
     return kinds, tbits, ntargets, fixed, nfixed, cvals, mats
 
 
@@ -56,7 +62,7 @@ def _run(n, blocks, psi, precision, compiled):
         (KP.py_split, KP.py_apply_blocks, KP.py_join_z)
     zsum = np.zeros(n + 1)
     split(state, planar)
-    apply_blocks(planar, planar.copy(), np.zeros((0, 1), dtype=np.int32), *_program(n, blocks, dtype))
+    apply_blocks(planar, planar.copy(), _NO_PERMS, *_program(n, blocks, dtype))
     join_z(state, planar, zsum)
     return state, zsum
 

@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 from qsim.kernels import exchange as KX
+from qsim.kernels.indices import index_array
 
 MAX_MESSAGE_AMPS = 1 << 28
 MIN_BUFFER_BYTES = 64 << 20
@@ -74,7 +75,7 @@ class Exchanger:
         k = len(prefix_bits)
         group = array.shape[0] >> k
         piece = min(self.piece_amps, group)
-        fixed = np.array(sorted(local_bits), dtype=np.int64)
+        fixed = index_array(sorted(local_bits))
         run = min(1 << int(fixed[0]), piece)
         contiguous = (1 << int(fixed[0])) >= group  # each group is one stretch of the array
         u = 0

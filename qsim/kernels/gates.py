@@ -12,6 +12,8 @@ Conventions shared by every kernel here:
 * ``offsets[a]`` maps matrix index ``a`` (big-endian over the targets: the first target is the
   matrix's most significant bit) to the bits it sets in the state index.
 * ``params`` is a tuple: the gate's numbers (matrix entries, phases; arrays for k targets).
+* Every index array (``fixed``, ``offsets``, a permutation) is read-only
+  (``qsim.kernels.indices.index_array``): given a writable one too, a kernel would compile twice.
 * Nothing here allocates a state-sized temporary; per-task scratch is at most a few tiles.
 
 The loop over base indices is written once per *arity* (``_each``: single amplitudes, ``_pairs``,

@@ -28,6 +28,7 @@ from numba import njit, prange
 from numba.extending import register_jitable
 
 from qsim.kernels.gates import _insert_zeros as _spread
+from qsim.kernels.indices import index_array
 from qsim.kernels.tiers import OPTS, BySize
 
 _CHUNKS = 64
@@ -253,7 +254,7 @@ def x_both(psi, lam, bit, fixed, cval) -> None:
 
 
 def diagonal_observable(psi, out, zmasks, coeffs) -> None:
-    _DIAG_OBS(psi, out, np.asarray(zmasks, dtype=np.int64), np.asarray(coeffs, dtype=np.float64))
+    _DIAG_OBS(psi, out, index_array(zmasks), np.asarray(coeffs, dtype=np.float64))
 
 
 @njit(**OPTS)

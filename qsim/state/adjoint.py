@@ -30,6 +30,7 @@ from qsim.circuit import gates as _gates
 from qsim.circuit.parameters import ParameterExpression
 from qsim.errors import InternalError, ValidationError
 from qsim.kernels import reductions as KR
+from qsim.state.apply import _fixed, _offsets
 
 _SHIFTS = 4.0 * math.pi * np.arange(5) / 5.0
 _OMEGA = np.array([0.0, 0.5, 1.0, -1.0, -0.5])  # frequency of DFT bin k = 0..4 (k/2, k taken mod 5)
@@ -127,14 +128,6 @@ def _bits(state, qubits):
     return [state.n_qubits - 1 - q for q in qubits]
 
 
-def _offsets(bits):
-    k = len(bits)
-    out = np.zeros(1 << k, dtype=np.int64)
-    for j, b in enumerate(bits):
-        out |= ((np.arange(1 << k) >> (k - 1 - j)) & 1).astype(np.int64) << b
-    return out
-
-
 def _aligned(a, b):
     """Pairs (slice of a's shard, matching piece of b's shard) once b has a's layout (distributed)."""
     b._set_layout(list(a.layout.pos))
@@ -207,8 +200,7 @@ def _local_matrix_inner(x, y, tbits, cbits, cvals, D):
     cval = 0
     for bit, v in zip(cbits, cvals):
         cval |= int(v) << bit
-    fixed = np.array(sorted(list(tbits) + list(cbits)), dtype=np.int64)
-    return KR.matrix_inner(x, y, D, _offsets(tbits), fixed, cval)
+    return KR.matrix_inner(x, y, D, _offsets(tbits), _fixed(list(tbits) + list(cbits)), cval)
 
 
 def _z_masks(psi, terms):
@@ -372,8 +364,7 @@ def _undo_permutation(psi, lam, op) -> bool:
     cval = 0
     for b, v in zip(cbits, cvals):
         cval |= v << b
-    fixed = np.array(sorted([bit] + cbits), dtype=np.int64)
-    KR.x_both(_array(psi), _array(lam), bit, fixed, cval)
+    KR.x_both(_array(psi), _array(lam), bit, _fixed([bit] + cbits), cval)
     return True
 
 

@@ -5,7 +5,8 @@ from the state layer (and the distributed layer, which calls it on its shard wit
 positions) into ``qsim.kernels``.  What the gate is comes from ``qsim.state.kinds.classify`` (from
 the matrix, not the name); which build of the kernel runs (plain Python, serial, parallel) from
 ``qsim.kernels.tiers``.  Kernels are looked up on their modules at call time, so tests can
-substitute plain-Python kernels.
+substitute plain-Python kernels.  Every index array handed to a kernel is read-only
+(``qsim.kernels.indices``), so each kernel is compiled once per dtype.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import numpy as np
 
 from qsim.kernels import dense as KD
 from qsim.kernels import gates as K
+from qsim.kernels.indices import index_array
 from qsim.state.kinds import classify
 
-_EMPTY = np.zeros(0, dtype=np.int64)
+_EMPTY = index_array(())
 _NO_PARAMS = ()
 
 
@@ -40,12 +42,11 @@ def _offsets(target_bits) -> np.ndarray:
 
 @lru_cache(maxsize=4096)
 def _fixed_cached(bits: tuple) -> np.ndarray:
-    out = np.array(sorted(bits), dtype=np.int64)
-    out.flags.writeable = False
-    return out
+    return index_array(sorted(bits))
 
 
 def _fixed(bits) -> np.ndarray:
+    """The bit positions ``bits``, ascending (cached, read-only)."""
     return _fixed_cached(tuple(int(b) for b in bits)) if bits else _EMPTY
 
 
@@ -97,7 +98,7 @@ def apply_unitary(array: np.ndarray, target_bits, matrix: np.ndarray, control_bi
     elif kind == "swap":
         K.apply_swap(array, _offsets(targets), fixed, cval, _NO_PARAMS)
     else:
-        K.apply_monomial(array, _offsets(targets), fixed, cval, (g.perm.astype(np.int64), g.phases.astype(dtype)))
+        K.apply_monomial(array, _offsets(targets), fixed, cval, (index_array(g.perm), g.phases.astype(dtype)))
 
 
 _SCAN_LOW_BITS = 12
@@ -118,6 +119,7 @@ def _diagonal_scan(array, targets, diag):
             lo |= ((j_lo >> b) & 1) << (k - 1 - j)
         else:
             hi |= ((j_hi >> (b - lo_bits)) & 1) << (k - 1 - j)
+    lo.flags.writeable = hi.flags.writeable = False  # index arrays are read-only (qsim.kernels.indices)
     K.apply_diagonal_scan(array, np.int64(lo_bits), lo, hi, (diag,))
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from qsim.kernels import packed as KP
+from qsim.kernels.indices import index_array
 from qsim.state.kinds import classify
 
 PACKED_MAX_QUBITS = 14
@@ -100,6 +101,8 @@ class PackedProgram:
             if m is not None:
                 d = 1 << len(tb)
                 self.mats[b, :d, :d] = m
+        for a in (self.kinds, self.tbits, self.ntargets, self.fixed, self.nfixed, self.cvals, self.perms):
+            a.flags.writeable = False  # one kind of index array (qsim.kernels.indices)
         self._cast = {}
         self._copies = []
         if arrays is not None and sources is not None and dim <= 4:
@@ -115,7 +118,7 @@ class PackedProgram:
                     by_array[name][0].append(slot)
                     by_array[name][1].append(index)
             for name, (slots, index) in by_array.items():
-                self._copies.append((np.array(slots, dtype=np.int64), arrays[name], np.array(index, dtype=np.int64)))
+                self._copies.append((index_array(slots), arrays[name], index_array(index)))
             dynamic = rest
         self.dynamic = dynamic
         self.phases = phases

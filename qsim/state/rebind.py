@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from qsim.kernels.indices import index_array
+
 
 def _vec_rx(t):
     c, s = np.cos(t / 2), np.sin(t / 2)
@@ -97,9 +99,7 @@ class FastBinder:
                 members.append(g)
             starts.append(len(members))
             block_of_entry[j] = len(starts) - 2
-        self.codes = np.array(codes, dtype=np.int64)
-        self.members = np.array(members, dtype=np.int64)
-        self.starts = np.array(starts, dtype=np.int64)
+        self.codes, self.members, self.starts = index_array(codes), index_array(members), index_array(starts)
         self.out = np.zeros((max(len(starts) - 1, 1), 4, 4), dtype=np.complex128)
         self.fused = []
         self.sources = []  # per fused item: ("out", block) or ("raw", gate) for its 4x4 array, or None
@@ -125,15 +125,15 @@ class FastBinder:
         # per kind, the parameter names when every gate of the kind takes a bare parameter
         self.direct = {k: ([g.direct for g in gs] if all(g.direct for g in gs) else None)
                        for k, gs in compiled._groups.items()}
-        self.all_blocks = np.arange(len(starts) - 1, dtype=np.int64)
+        self.all_blocks = index_array(range(len(starts) - 1))
         # every parameter's value in one array (in ``order``); the rotations that take a bare
         # parameter get their matrices from it in one Numba call (rotation_matrices)
         self.order = sorted(compiled.free)
         position = {p: i for i, p in enumerate(self.order)}
         direct = [g for g in compiled.params if g.kind in ROTATION_CODES and g.direct is not None]
-        self.rot_gates = np.array([g.index for g in direct], dtype=np.int64)
-        self.rot_codes = np.array([ROTATION_CODES[g.kind] for g in direct], dtype=np.int64)
-        self.rot_params = np.array([position[g.direct] for g in direct], dtype=np.int64)
+        self.rot_gates = index_array([g.index for g in direct])
+        self.rot_codes = index_array([ROTATION_CODES[g.kind] for g in direct])
+        self.rot_params = index_array([position[g.direct] for g in direct])
         self.rot_rest = [g for g in compiled.params if not (g.kind in ROTATION_CODES and g.direct is not None)]
         self.last = None  # the parameter values of the last call, as an array in ``order``
         return self
@@ -169,7 +169,7 @@ class FastBinder:
             m = g.matrix(values)
             self.raw[g.index, :m.shape[0], :m.shape[0]] = m
             changed.append(g.index)
-        blocks = np.array(sorted({self.block_of_gate[i] for i in changed if i in self.block_of_gate}), dtype=np.int64)
+        blocks = index_array(sorted({self.block_of_gate[i] for i in changed if i in self.block_of_gate}))
         if blocks.shape[0]:
             block_products(self.raw, self.codes, self.members, self.starts, blocks, self.out)
         return self.fused

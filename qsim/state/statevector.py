@@ -40,10 +40,12 @@ class _Kernels:
     def __getattr__(self, name):
         from qsim.kernels import gates, measure
         from qsim.kernels.compare import distance_squared
+        from qsim.kernels.indices import index_array
         from qsim.state import apply
 
         found = {"G": gates, "M": measure, "distance_squared": distance_squared, "apply_unitary": apply.apply_unitary,
-                 "apply_dense": apply.apply_dense, "offsets": apply._offsets, "fixed": apply._fixed}
+                 "apply_dense": apply.apply_dense, "offsets": apply._offsets, "fixed": apply._fixed,
+                 "index": index_array}
         self.__dict__.update(found)
         return found[name]
 
@@ -275,7 +277,7 @@ class StateVector:
                 np.abs(a[lo:lo + _PROB_CHUNK], out=part)
                 np.square(part, out=part)
         elif len(qubits) <= 12:
-            K.M.marginal_small(self._a, bits, out)
+            K.M.marginal_small(self._a, K.index(bits), out)
         else:
             K.M.marginal_large(self._a, K.offsets(bits), K.fixed(list(bits)), out)
         return out

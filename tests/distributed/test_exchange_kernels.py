@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from qsim.kernels import exchange as KX
+from qsim.kernels.indices import index_array
 
 
 def group_indices(n_bits, fixed, cval):
@@ -20,7 +21,7 @@ def test_pack_then_unpack_visits_the_group_in_order(jit, fixed, rng):
     unpack = KX.unpack_group if jit else KX.unpack_group.py_func
     n = 6
     state = rng.normal(size=1 << n) + 1j * rng.normal(size=1 << n)
-    fx = np.array(sorted(fixed), dtype=np.int64)
+    fx = index_array(sorted(fixed))  # read-only, as on the run path
     for v in range(1 << len(fixed)):
         cval = sum(((v >> j) & 1) << b for j, b in enumerate(fixed))
         idx = group_indices(n, fixed, cval)
