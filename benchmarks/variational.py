@@ -214,6 +214,7 @@ def profile_call(n, calls=30):
     from qsim.state import compile as CC
     from qsim.state import executor as E
     from qsim.state import fusion as F
+    from qsim.state import rebind as RB
 
     phases: dict = {}
     wrapped = []
@@ -237,7 +238,7 @@ def profile_call(n, calls=30):
     wrap(CC.CompiledCircuit, "check_values", "bind")
     wrap(CC.CompiledCircuit, "_vector_matrices", "bind")
     wrap(CC._ParamGate, "matrix", "bind")
-    wrap(CC._FastBinder, "unitaries", "bind+fuse")  # matrices into the array, then block_products
+    wrap(RB.FastBinder, "unitaries", "bind+fuse")  # matrices into the array, then block_products
     wrap(KR, "block_products", "fuse")
     wrap(F.Plan, "rebind", "fuse")
     wrap(F.Plan, "bind", "fuse")

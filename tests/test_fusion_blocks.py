@@ -1,4 +1,4 @@
-"""Fusion (``qsim.state.compile.fuse``) changes the number of passes, never the state.
+"""Fusion (``qsim.state.fusion.fuse``) changes the number of passes, never the state.
 
 Random circuits mixing one-qubit, controlled, diagonal, permutation, dense two-qubit and
 three-qubit gates, on 6 qubits, run unfused and fused both ways (two-qubit blocks for the single
@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from qsim import Circuit
-from qsim.state.compile import _gate_items, fuse
+from qsim.state.fusion import fuse
+from qsim.state.lowering import gate_items
 from qsim.state.statevector import StateVector
 
 
@@ -55,7 +56,7 @@ def _run(items, n):
 def test_fused_state_equals_unfused(seed):
     n = 6
     c = _random_circuit(n, 50, seed)
-    items = [_gate_items(op) for op in c.instructions]
+    items = [gate_items(op) for op in c.instructions]
     ref = _run(items, n)
     blocks = fuse(items, absorb_into_two_qubit=True)
     runs = fuse(items, absorb_into_two_qubit=False)
@@ -74,7 +75,7 @@ def test_brick_layers_collapse_into_two_qubit_blocks():
             c.rx(q, 0.1 * (q + 1)).ry(q, 0.2).rz(q, 0.3)
         for q in range(layer % 2, 3, 2):
             c.cnot(q, q + 1)
-    items = [_gate_items(op) for op in c.instructions]
+    items = [gate_items(op) for op in c.instructions]
     blocks = fuse(items)
     assert max(len(t) for t, _, _, _ in blocks) == 2
     assert len(blocks) < len(fuse(items, absorb_into_two_qubit=False)) / 2
@@ -84,7 +85,7 @@ def test_brick_layers_collapse_into_two_qubit_blocks():
 def test_diagonal_two_qubit_gates_are_not_densified():
     """cz / cphaseshift keep their quarter-state kernels: the QFT's structure survives fusion."""
     c = Circuit().h(0).cphaseshift(1, 0, 0.5).h(1).cz(0, 1)
-    blocks = fuse([_gate_items(op) for op in c.instructions])
+    blocks = fuse([gate_items(op) for op in c.instructions])
     diag = [m for t, m, _, _ in blocks if len(t) == 2 and np.count_nonzero(m - np.diag(np.diagonal(m))) == 0]
     assert diag, blocks
 
@@ -99,7 +100,7 @@ def test_k_qubit_blocks_equal_unfused(k, seed):
     """Dense blocks of up to k qubits and diagonal blocks (``fuse_blocks``) on random circuits of
     every gate kind: same state as gate by gate, blocks within their size."""
     n = 6
-    items = [_gate_items(op) for op in _random_circuit(n, 60, 100 + seed).instructions]
+    items = [gate_items(op) for op in _random_circuit(n, 60, 100 + seed).instructions]
     blocks = F.fuse_blocks(items, max_qubits=k)
     np.testing.assert_allclose(_run(blocks, n), _run(items, n), atol=1e-12)
     assert len(blocks) < len(items)
@@ -114,7 +115,7 @@ def _qft_items(n):
         c.h(j)
         for m in range(j + 1, n):
             c.cphaseshift(m, j, np.pi / 2 ** (m - j))
-    return [_gate_items(op) for op in c.instructions]
+    return [gate_items(op) for op in c.instructions]
 
 
 def test_qft_controlled_phases_become_diagonal_blocks():
@@ -131,7 +132,7 @@ def test_qft_controlled_phases_become_diagonal_blocks():
 
 def test_keep_apart_qubits_are_never_merged():
     n = 6
-    items = [_gate_items(op) for op in _random_circuit(n, 60, 7).instructions]
+    items = [gate_items(op) for op in _random_circuit(n, 60, 7).instructions]
     apart = frozenset({0, 5})
     blocks = F.fuse_blocks(items, keep_apart=apart, max_qubits=4)
     for b in blocks:
@@ -146,7 +147,7 @@ def test_k_block_plan_rebinds_changed_blocks_only():
     items equals a fresh bind."""
     n = 6
     r = np.random.default_rng(3)
-    items = [_gate_items(op) for op in _random_circuit(n, 40, 9).instructions]
+    items = [gate_items(op) for op in _random_circuit(n, 40, 9).instructions]
     shapes = [F.shape_of(it) for it in items]
     p = F.plan(shapes, max_qubits=4)
     fused = p.bind([it[1] for it in items])
@@ -166,7 +167,7 @@ def test_wide_circuit_fuses_into_k_blocks_both_precisions(precision):
     """At K_BLOCKS_MIN_QUBITS qubits ``fuse`` switches to k-qubit and diagonal blocks: the fused
     state equals the gate-by-gate one at either precision (QFT and random gates)."""
     n = F.K_BLOCKS_MIN_QUBITS
-    items = _qft_items(n) + [_gate_items(op) for op in _random_circuit(n, 80, 11).instructions]
+    items = _qft_items(n) + [gate_items(op) for op in _random_circuit(n, 80, 11).instructions]
     blocks = fuse(items)
     assert max(len(t) for t, m, c, _ in blocks if np.asarray(m).ndim == 2) == F.SMALL_STATE_BLOCK_QUBITS
     ref = StateVector(n, precision)
@@ -188,7 +189,7 @@ def test_brick_layers_fuse_across_layers_into_k_blocks(k):
             c.rx(q, 0.1 * (q + 1)).ry(q, 0.2 + layer).rz(q, 0.3)
         for q in range(layer % 2, n - 1, 2):
             c.cnot(q, q + 1)
-    items = [_gate_items(op) for op in c.instructions]
+    items = [gate_items(op) for op in c.instructions]
     blocks = F.fuse_blocks(items, max_qubits=k)
     sizes = [len(t) for t, m, cc, _ in blocks if np.asarray(m).ndim == 2 and not cc]
     assert max(sizes) == k and sizes.count(k) >= len(sizes) / 2, sizes

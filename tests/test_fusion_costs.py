@@ -10,7 +10,7 @@ import pytest
 
 from qsim.kernels import costs as KC
 from qsim.state import fusion as F
-from qsim.state.compile import _gate_items
+from qsim.state.lowering import gate_items
 from qsim.state.statevector import StateVector
 from test_fusion_blocks import _qft_items, _random_circuit
 
@@ -100,7 +100,7 @@ def test_planner_picks_the_block_size_the_costs_favour():
     """Cheap large blocks: the plan uses 4- or 5-qubit blocks; expensive ones: at most 2 qubits.
     Either plan gives the gate-by-gate state."""
     n = F.K_BLOCKS_MIN_QUBITS
-    items = [_gate_items(op) for op in _random_circuit(n, 120, 4).instructions] + _qft_items(n)
+    items = [gate_items(op) for op in _random_circuit(n, 120, 4).instructions] + _qft_items(n)
     shapes = [F.shape_of(it) for it in items]
     cheap = {1: 1.0, 2: 1.0, 3: 1.0, 4: 1.0, 5: 1.0}
     dear = {1: 1.0, 2: 1.0, 3: 50.0, 4: 80.0, 5: 100.0}
@@ -134,7 +134,8 @@ def test_compile_paths_plan_with_their_precision(monkeypatch):
     """A complex64 device chooses its blocks by complex64's measured costs, on both paths (a
     circuit lowered per run and a compiled one), and complex128 by its own."""
     import qsim
-    from qsim.state.compile import CompiledCircuit, lower
+    from qsim.state.compile import CompiledCircuit
+    from qsim.state.lowering import lower
 
     asked = []
 

@@ -27,7 +27,7 @@ from qsim.device import world_comm  # noqa: E402
 def pairwise_bytes(circuit, n, ranks, itemsize=16):
     """Bytes per rank of QuEST-style pairwise exchange for the lowered gate list."""
     from qsim.distributed.plan import classify
-    from qsim.state.compile import Unitaries, lower
+    from qsim.state.lowering import Unitaries, lower
 
     g = ranks.bit_length() - 1
     if g == 0:

@@ -264,7 +264,7 @@ def block_products(raw, codes, members, starts, blocks, out):
     qubits by its code: 0 = one-qubit matrix (raw[g, :2, :2]) on the block's first qubit, 1 = on its
     second, 2 = a 4x4 matrix in the block's qubit order, 3 = a 4x4 matrix on the swapped order,
     4 = a one-qubit block (2x2 products in out[b, :2, :2]).  Used by compiled circuits to re-bind
-    fused blocks (``qsim.state.compile``): tiny matrices, but one call instead of hundreds."""
+    fused blocks (``qsim.state.rebind``): tiny matrices, but one call instead of hundreds."""
     e = np.zeros((4, 4), dtype=np.complex128)
     tmp = np.zeros((4, 4), dtype=np.complex128)
     swap = np.array([0, 2, 1, 3])
@@ -315,7 +315,7 @@ def block_products(raw, codes, members, starts, blocks, out):
 def rotation_matrices(raw, gates, codes, angles):
     """raw[gates[k], :2, :2] = the matrix of rotation ``codes[k]`` (0 rx, 1 ry, 2 rz, 3 phaseshift,
     as ``qsim.circuit.gates`` defines them) at ``angles[k]``: a compiled circuit's rotations re-bound
-    in one call (``qsim.state.compile``)."""
+    in one call (``qsim.state.rebind``)."""
     for k in range(gates.shape[0]):
         m = raw[gates[k]]
         t = angles[k]

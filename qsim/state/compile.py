@@ -12,14 +12,8 @@ import numpy as np
 
 from qsim.circuit.operations import Conditional, GateOp, Measure, Reset
 from qsim.state import small
-# fuse, Unitaries and lower are also re-exported for the callers that import them from here (the
-# fusion tests, benchmarks/scaling); their homes are qsim.state.fusion and qsim.state.lowering.
-from qsim.state.fusion import fuse, fuse_two_qubit_blocks  # noqa: F401
 from qsim.state.lowering import Unitaries, gate_items, later_uses, lower
 from qsim.state.rebind import VECTOR_BUILDERS, FastBinder
-
-_gate_items = gate_items  # (the old private name, used by tests/test_fusion_*.py)
-_FastBinder = FastBinder  # (the old private name, wrapped by benchmarks/variational.py's profile)
 
 
 def _generic_diagonal(op) -> bool:

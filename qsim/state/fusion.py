@@ -1,8 +1,9 @@
 """Gate fusion: merge consecutive gates into fewer, larger unitaries (exact up to rounding).
 
-Called by ``qsim.state.compile`` (lowering, and the compiled parametric circuits that rebind new
-parameter values) and by ``qsim.distributed.state`` (fusion on local qubits once the global ones
-are known).  Fusion is split in two so that a circuit whose gate *matrices* change from call to call
+Called by ``qsim.state.lowering`` (``fuse``, per run of gates), ``qsim.state.compile`` (the
+compiled parametric circuits, planned once and bound to new parameter values per call; their blocks
+re-bound by ``qsim.state.rebind``) and ``qsim.distributed.state`` (fusion on local qubits once the
+global ones are known).  Fusion is split in two so that a circuit whose gate *matrices* change from call to call
 (new parameter values) is planned once:
 
 * ``plan(shapes, *, mode="blocks"|"runs", keep_apart=frozenset()) -> Plan`` decides which gates go
