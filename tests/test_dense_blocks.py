@@ -1,11 +1,11 @@
 """The tiled dense kernel (``qsim.kernels.dense``) on states large enough to fill its tiles.
 
 ``tests/test_kernels.py`` checks every placement on 6 bits, where a tile is never full and the
-one-block-at-a-time path runs.  Here the states have 12 bits, so every k = 1..5 fills at least
-one tile of ``_LANES`` = 128, and the cases cover both gather paths (the lowest fixed bit at 7
-or above: each tile row is one contiguous run; below: the tile is assembled from shorter runs),
-the 2-qubit path that writes straight into the state, a control of
-either value below and above the targets, and every build (parallel, serial, plain Python).  The
+one-block-at-a-time path runs.  Here the states have 12 bits (13 where a tile has 256 lanes), so
+every k = 1..5 fills at least one tile, and the cases cover both gather paths (the lowest fixed bit
+at log2(lanes) or above: each tile row is one contiguous run; below: the tile is assembled from
+shorter runs), the 2-qubit path that writes straight into the state, a control of either value
+below and above the targets, and every build (parallel, serial, plain Python).  The
 reference is an independent NumPy tensor contraction over the target axes.
 """
 
@@ -18,7 +18,7 @@ from oracle import random_state, random_unitary
 from qsim.kernels import dense as KD
 from qsim.state.apply import _cval, _fixed, _offsets
 
-N = 12
+N = KD.MAX_TARGETS + KD._LANES.bit_length() - 1  # 12 or 13: every block size fills a tile
 TOL = {np.complex128: 1e-12, np.complex64: 2e-5}
 
 

@@ -17,7 +17,7 @@ one NumPy pass: 4x4 blocks k=4 4.3 and k=5 7.0 passes at complex128, 2x2 blocks 
 The arithmetic runs over the lanes of the tile whatever the target bits are, and the state is
 read as 2^k sequential bursts of a tile each: targets whose partners are far apart (the top bits
 of a large state) cost no more than others, because no loop interleaves two distant streams
-element by element.  When the lowest fixed bit is below 7 (log2 of ``_LANES``) a tile row is
+element by element.  When the lowest fixed bit is below log2(``_LANES``) (7 or 8) a tile row is
 assembled from shorter runs: runs of 16 amplitudes or more one unit-stride loop each (``_runs``),
 shorter ones amplitude by amplitude (bits 0-3: about 1.4x the time of a contiguous block in
 cache).  One target (never sent here by the state, which has ``onequbit.apply_dense_1``) and
@@ -53,10 +53,11 @@ What makes LLVM vectorise a Numba loop here (checked with ``njit(cache=False)`` 
 ``llvmlite.binding.set_option("", "-pass-remarks-missed=loop-vectorize")`` before compiling makes
 LLVM print why a loop stayed scalar.
 
-Scratch per task: (2 x 2^k + 8) tiles of real numbers and one of indices, at most 74 KiB for k = 5.
-128 lanes rather than 64 halve the per-call set-up of ``_acc4`` (32 matrix entries broadcast)
-against its loop: serial, in cache, k=2 1.38 -> 1.18 ns per amplitude (c128) and 0.94 -> 0.71
-(c64), k=5 5.97 -> 5.53 and 3.40 -> 3.30; 256 lanes were slower (the rows leave the L1 cache).
+Scratch per task: (2 x 2^k + 8) tiles of real numbers and one of indices, at most 74 KiB for k = 5
+(twice that with 256 lanes). On the Zen 4, 128 lanes rather than 64 halve the per-call set-up of
+``_acc4`` (32 matrix entries broadcast) against its loop: serial, in cache, k=2 1.38 -> 1.18 ns per
+amplitude (c128) and 0.94 -> 0.71 (c64), k=5 5.97 -> 5.53 and 3.40 -> 3.30; 256 lanes were slower
+(the rows leave the L1 cache).
 """
 
 from __future__ import annotations
@@ -68,13 +69,16 @@ from numba.extending import register_jitable
 from qsim.kernels.gates import _insert_zeros
 from qsim.kernels.tiers import VECTOR_REGISTERS, Contracted
 
-_LANES = 128       # base indices per tile: 2^k rows of a tile stay in the first two cache levels
+# 4x4 register blocks need 32 vector registers (AVX-512); with 16 (AVX2) they spill, 2x2 fit
+_WIDE = VECTOR_REGISTERS >= 32
+# base indices per tile: 2^k rows of a tile stay in the first two cache levels; the 2x2 blocks'
+# shorter loop bodies want the longer tiles (Zen 3, n=24, two threads: 256 lanes against 128,
+# complex64 k=4 3.3 -> 2.5-3.0 ns per amplitude, complex128 k=5 6.9-7.7 -> 5.8-7.1)
+_LANES = 128 if _WIDE else 256
 _L = np.uint64(_LANES)
 _MAX_TASKS = 1024
 _MIN_RUN = 16      # shorter runs (lowest fixed bit 0-3) are gathered amplitude by amplitude
 MAX_TARGETS = 5
-# 4x4 register blocks need 32 vector registers (AVX-512); with 16 (AVX2) they spill, 2x2 fit
-_WIDE = VECTOR_REGISTERS >= 32
 
 
 def _dense_tiled(state, offsets, fixed, cval, mre, mim):
