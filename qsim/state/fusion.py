@@ -32,8 +32,9 @@ global ones are known).  Fusion is split in two so that a circuit whose gate *ma
 
   A planner for larger blocks may emit its own ops; ``bind`` is the only consumer.
 
-The planners (shapes only: ``Shape``, ``Block``, the block-size choice and the cost model) live in
-``qsim.state.fusion_plan``; this module binds their plans to matrices and re-exports them.
+The planners (shapes only: ``Shape``, ``Block``) live in ``qsim.state.fusion_plan``, the choice of
+planner and block size by width and measured cost in ``qsim.state.fusion_choice``; this module binds
+their plans to matrices and re-exports them.
 
 Items are ``(targets, matrix, controls, control_states)`` with qubits already remapped.
 ``fuse(items, absorb_into_two_qubit)`` and ``fuse_two_qubit_blocks(items, keep_apart)`` are
@@ -44,20 +45,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from qsim.state.fusion_plan import (  # noqa: F401  (the planning half; re-exported: callers import from here)
+from qsim.state.fusion_choice import (  # noqa: F401  (the choice of plan; re-exported: callers import from here)
     COST_MODEL_MIN_QUBITS,
     K_BLOCKS_MIN_QUBITS,
     MAX_BLOCK_QUBITS,
     MAX_DIAGONAL_QUBITS,
     PIVOT_MIN_QUBITS,
     SMALL_STATE_BLOCK_QUBITS,
-    Block,
-    Shape,
-    _block_qubits,
     choose_block_size,
     entries_for,
     plan_cost,
 )
+from qsim.state.fusion_plan import Block, Shape, _block_qubits  # noqa: F401  (the planning half; re-exported)
 from qsim.state.pivot import build as build_pivot
 
 
@@ -261,7 +260,7 @@ def _spread_diagonal(d, gq, bq):
 
 def plan(shapes, *, mode: str = "blocks", keep_apart=frozenset(), max_qubits: int | None = None,
          precision: str = "double") -> Plan:
-    """The ``Plan`` for ``shapes``: its entries from ``qsim.state.fusion_plan.entries_for`` (by
+    """The ``Plan`` for ``shapes``: its entries from ``qsim.state.fusion_choice.entries_for`` (by
     ``mode``, the circuit's width and the kernels' measured cost for ``precision``)."""
     shapes = list(shapes)
     return Plan(shapes, entries_for(shapes, mode=mode, keep_apart=keep_apart, max_qubits=max_qubits,

@@ -1,24 +1,22 @@
 """Fusion planning: which gates go into which block, decided from their shapes only.
 
 The half of ``qsim.state.fusion`` that never sees a matrix (that module binds the plans made here
-and is the one entry point; callers import from it).  ``entries_for(shapes, mode=...)`` gives a
-plan's entries: an ``int`` (an item going out as it came) or a ``Block(qubits, ops, members)``,
-whose ``ops`` are the recipe ``qsim.state.fusion.Plan.bind`` runs.  Three planners:
+and is the one entry point; callers import from it).  A planner gives a plan's entries: an ``int``
+(an item going out as it came) or a ``Block(qubits, ops, members)``, whose ``ops`` are the recipe
+``qsim.state.fusion.Plan.bind`` runs.  Three planners:
 
 * ``_plan_two_qubit_blocks``: blocks on at most two qubits (narrow circuits);
 * ``_plan_k_blocks``: dense blocks of up to k qubits, diagonal blocks, and pivot blocks (a
   one-qubit gate and the diagonals on its qubit after it, ``qsim.state.pivot``);
 * ``_plan_runs``: runs of uncontrolled one-qubit gates (the distributed state fuses further itself).
 
-k is chosen per circuit by the kernels' cost measured on this machine (``choose_block_size``,
-``plan_cost``, ``qsim.kernels.costs``).
+Which planner a circuit gets, and k, is chosen in ``qsim.state.fusion_choice`` (``entries_for``:
+by the circuit's width and the kernels' cost measured on this machine).
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
-
-from qsim.kernels.costs import CALIBRATE_MIN_QUBITS
 
 
 class Shape(NamedTuple):
@@ -174,27 +172,6 @@ def _plan_runs(shapes):
     return out
 
 
-# The largest dense block is chosen per circuit by the kernels' measured cost on this machine
-# (``choose_block_size``, ``qsim.kernels.costs``), up to what the tiled dense kernel takes.  A
-# diagonal block costs one pass whatever its size; its qubits are capped so that its diagonal stays
-# in the first-level cache.
-MAX_BLOCK_QUBITS = 5
-MAX_DIAGONAL_QUBITS = 10
-# Below this many qubits the state is cache-resident and a bind's numpy work outweighs passes saved.
-K_BLOCKS_MIN_QUBITS = 14
-# From here on the state is in DRAM and the block size comes from the measured cost model; below,
-# blocks of SMALL_STATE_BLOCK_QUBITS (what the packed small-state kernels take, qsim.state.packed).
-COST_MODEL_MIN_QUBITS = CALIBRATE_MIN_QUBITS
-SMALL_STATE_BLOCK_QUBITS = 3
-# Pivot blocks (qsim.state.pivot) from here on: above the packed small-state programs
-# (qsim.state.packed, up to 14 qubits), which take dense and diagonal blocks only.
-PIVOT_MIN_QUBITS = 15
-
-
-def _width(shapes) -> int:
-    return 1 + max((max(sh.targets + sh.controls) for sh in shapes if sh.targets or sh.controls), default=-1)
-
-
 class _KBlock:
     __slots__ = ("qubits", "diagonal", "members")
 
@@ -224,9 +201,9 @@ def _pivot_for(out, last, s, qs, keep_apart):
     all its qubits; else, for a two-qubit gate (a controlled phase), the oldest dense one-qubit
     block on one of ``qs`` that is last on its qubit (it becomes a pivot block; a one-qubit
     diagonal never starts one: it joins a dense block without widening it, and a pivot started
-    by an rz would keep the next entangling gate from fusing with it).  Either is moved to the end of ``out`` if it is not there (nothing
-    after it touches its qubits, so it commutes with everything it passes), which puts the gate
-    after every other item on its qubits."""
+    by an rz would keep the next entangling gate from fusing with it).  Either is moved to the end
+    of ``out`` if it is not there (nothing after it touches its qubits, so it commutes with
+    everything it passes), which puts the gate after every other item on its qubits."""
     owners = sorted({last[q] for q in qs if q in last})
     pick = None
     for o in reversed(owners):
@@ -366,82 +343,3 @@ def _plan_k_blocks(shapes, max_dense, max_diagonal, keep_apart=frozenset(), pivo
         else:
             entries.append(it)
     return entries
-
-
-def entries_for(shapes, *, mode: str = "blocks", keep_apart=frozenset(), max_qubits: int | None = None,
-                precision: str = "double") -> list:
-    """``Plan.entries`` for ``shapes`` (see ``qsim.state.fusion.plan``).  ``mode="blocks"``: without ``max_qubits``, a circuit narrower than ``K_BLOCKS_MIN_QUBITS``
-    gets two-qubit blocks, one narrower than ``COST_MODEL_MIN_QUBITS`` (a state in cache, where the
-    DRAM-measured costs do not apply) blocks of ``SMALL_STATE_BLOCK_QUBITS``, a wider one the
-    cheapest of the plans with blocks of at most 2..5 qubits by the measured cost of the kernels on
-    this machine (``choose_block_size``)."""
-    if mode == "blocks" and max_qubits is None:
-        width = _width(shapes)
-        if width < K_BLOCKS_MIN_QUBITS:
-            return (_plan_two_qubit_blocks(shapes, keep_apart))
-        if width < COST_MODEL_MIN_QUBITS:
-            return (_plan_k_blocks(shapes, SMALL_STATE_BLOCK_QUBITS, MAX_DIAGONAL_QUBITS, keep_apart,
-                                               pivots=width >= PIVOT_MIN_QUBITS))
-        return (choose_block_size(shapes, width, keep_apart, precision)[1])
-    if mode == "blocks" and max_qubits > 2:
-        return (_plan_k_blocks(shapes, max_qubits, MAX_DIAGONAL_QUBITS, keep_apart,
-                                           pivots=_width(shapes) >= PIVOT_MIN_QUBITS))
-    if mode == "blocks":
-        return (_plan_two_qubit_blocks(shapes, keep_apart))
-    if mode == "runs":
-        return (_plan_runs(shapes))
-    if mode == "none":
-        return (list(range(len(shapes))))
-    raise ValueError(f"unknown fusion mode {mode!r}")
-
-
-# Passes of the items that are not dense blocks: a diagonal block or gate, a permutation, a
-# controlled gate (their kernels touch the state once at most; a controlled one less).
-_OTHER_PASSES = 1.0
-_CONTROLLED_PASSES = 0.5
-
-
-def plan_cost(shapes, entries, costs) -> float:
-    """Estimated passes over the state of a plan's ``entries``, with ``costs[k]`` the passes of a
-    dense k-qubit block (``qsim.kernels.costs.dense_costs``)."""
-    top = max(costs)
-    total = 0.0
-    for e in entries:
-        if isinstance(e, Block):
-            if e.ops[0][0] == "pivot":
-                total += _OTHER_PASSES
-                continue
-            diagonal = e.ops[0][0] == "ones"
-            k = len(e.qubits)
-            total += _OTHER_PASSES if diagonal else costs[min(k, top)] * (1 << max(0, k - top))
-            continue
-        s = shapes[e]
-        if s.relabel:
-            continue
-        if s.controls:
-            total += _CONTROLLED_PASSES
-        elif s.diagonal or len(s.targets) == 0:
-            total += _OTHER_PASSES
-        else:
-            k = len(s.targets)
-            total += costs[min(k, top)] * (1 << max(0, k - top))
-    return total
-
-
-def choose_block_size(shapes, width, keep_apart=frozenset(), precision="double", costs=None):
-    """(k, entries): the plan with blocks of at most k = 2..``MAX_BLOCK_QUBITS`` qubits that the cost
-    model says is cheapest (``costs``: ``{k: passes}``, default measured on this machine)."""
-    if costs is None:
-        from qsim.kernels.costs import dense_costs
-
-        costs = dense_costs(precision, width)
-    best = None
-    for k in range(2, MAX_BLOCK_QUBITS + 1):
-        plans = [_plan_k_blocks(shapes, k, MAX_DIAGONAL_QUBITS, keep_apart, pivots=width >= PIVOT_MIN_QUBITS)]
-        if k == 2:
-            plans.append(_plan_two_qubit_blocks(shapes, keep_apart))
-        for entries in plans:
-            c = plan_cost(shapes, entries, costs)
-            if best is None or c < best[0] - 1e-9:
-                best = (c, k, entries)
-    return best[1], best[2]

@@ -8,7 +8,7 @@ import numpy as np
 
 import qsim
 from qsim.state import fusion as F
-from qsim.state import fusion_plan as FP
+from qsim.state import fusion_choice as FC
 from qsim.state import pivot as P
 from test_distributed import assert_same_values, meta, run_both
 
@@ -43,7 +43,7 @@ def test_qft_with_rotations_and_diagonals_on_global_qubits(runtime, comm, rng, m
         # the qubits needed last start global: the QFT's controlled phases on them were folded
         assert any(len(b.others) < n - 1 - b.pivot for b in calls)
         # and they move no data: the same exchanges as without pivot blocks
-        monkeypatch.setattr(FP, "PIVOT_MIN_QUBITS", 1 << 20)
+        monkeypatch.setattr(FC, "PIVOT_MIN_QUBITS", 1 << 20)
         calls.clear()
         plain, _ = run_both(runtime, c)
         assert not calls
