@@ -52,14 +52,29 @@ _BLOCKS, _RUNS, _NEAR, _FAR = 0, 1, 2, 3
 
 @register_jitable
 def pair_run(x, y, n, m):
-    """Pairs (x[j], y[j]) of complex numbers stored as floats, j < n: (x, y) <- m (x, y)."""
-    pairs_into(x, y, x, y, n, m)
+    """Pairs (x[j], y[j]) of complex numbers stored as floats, j < n: (x, y) <- m (x, y), in place.
+
+    Not ``pairs_into(x, y, x, y, ...)``: there LLVM checks at run time that the arrays it reads do
+    not overlap the ones it writes, finds them identical, and takes the scalar loop (in cache on a
+    Zen 3, 1.6 ns per amplitude at either precision, against 0.56 for a NumPy pass)."""
+    m00r, m00i, m01r, m01i, m10r, m10i, m11r, m11i = m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]
+    two = np.uint64(2)
+    one = np.uint64(1)
+    for j in range(np.uint64(n)):
+        ar = x[two * j]
+        ai = x[two * j + one]
+        br = y[two * j]
+        bi = y[two * j + one]
+        x[two * j] = m00r * ar - m00i * ai + m01r * br - m01i * bi
+        x[two * j + one] = m00r * ai + m00i * ar + m01r * bi + m01i * br
+        y[two * j] = m10r * ar - m10i * ai + m11r * br - m11i * bi
+        y[two * j + one] = m10r * ai + m10i * ar + m11r * bi + m11i * br
 
 
 @register_jitable
 def pairs_into(xin, yin, x, y, n, m):
-    """(x[j], y[j]) <- m (xin[j], yin[j]), j < n, complex numbers stored as floats; ``x``/``y`` may be
-    ``xin``/``yin`` themselves (an in-place update) or other slices."""
+    """(x[j], y[j]) <- m (xin[j], yin[j]), j < n, complex numbers stored as floats, from a buffer into
+    other slices (in place, use ``pair_run``: see there)."""
     m00r, m00i, m01r, m01i, m10r, m10i, m11r, m11i = m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]
     two = np.uint64(2)
     one = np.uint64(1)
