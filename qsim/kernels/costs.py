@@ -44,11 +44,11 @@ CALIBRATE_MIN_QUBITS = 20
 CALIBRATION_BYTES = 1 << 26  # a 64 MiB state: twice the last-level cache here, so DRAM-bound
 MAX_K = 5
 
-# Measured 2026-12-02, interleaved A/B at n=24 (benchmarks/gates.py, dense kernel with 4-row blocking;
-# k = 1 with the float-view apply_dense_1 on a middle bit).
+# The mean of three quiet calibrations on the 2-core Zen 3 VM (AVX2; 2x2 register blocks, 256 lanes),
+# 2026-12-02 (KERNELS_VERSION 6): passes over the state per block, k = 1..5.
 FALLBACK = {
-    "double": {1: 1.0, 2: 1.6, 3: 2.5, 4: 3.4, 5: 6.5},
-    "single": {1: 1.0, 2: 2.5, 3: 3.4, 4: 3.4, 5: 8.0},
+    "double": {1: 1.1, 2: 2.0, 3: 3.2, 4: 4.2, 5: 7.0},
+    "single": {1: 1.7, 2: 2.6, 3: 4.4, 4: 5.6, 5: 8.5},
 }
 
 _memo: dict = {}
