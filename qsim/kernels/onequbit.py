@@ -14,8 +14,8 @@ read-modify-write pass):
   of whole blocks with the block's pairs unrolled (``half`` a literal);
 * partners 256 B - 2 KiB apart, ``half`` >= 32 (bits 5-7 of complex128, 5-8 of complex64):
   walking the two runs side by side cost 1.4-1.9 passes.  A task copies 4 KiB of whole blocks
-  into a buffer (one sequential read) and writes both runs of each block from it; buffers of
-  16 KiB and more were as slow as no buffer.  (The band was 1-2 KiB until a Zen 3 showed
+  into a buffer (one sequential read), updates the pairs there and copies it back (one sequential
+  write); buffers of 16 KiB and more were as slow as no buffer.  (The band was 1-2 KiB until a Zen 3 showed
   complex64's bits 5 and 6 at 1.3-1.8 passes walked side by side, 0.8-1.3 buffered);
 * partners 256 MiB apart and more (the top bits of a large state): two streams whose addresses
   differ only in bit 28 and above ran at 0.7 of the bandwidth of two streams a few KiB out of step
@@ -54,9 +54,10 @@ _BLOCKS, _RUNS, _NEAR, _FAR = 0, 1, 2, 3
 def pair_run(x, y, n, m):
     """Pairs (x[j], y[j]) of complex numbers stored as floats, j < n: (x, y) <- m (x, y), in place.
 
-    Not ``pairs_into(x, y, x, y, ...)``: there LLVM checks at run time that the arrays it reads do
-    not overlap the ones it writes, finds them identical, and takes the scalar loop (in cache on a
-    Zen 3, 1.6 ns per amplitude at either precision, against 0.56 for a NumPy pass)."""
+    Every pair loop here is this one, in place: a loop that reads slices other than those it writes
+    (an earlier ``pairs_into(xin, yin, x, y)``, called with x = xin) makes LLVM check at run time
+    that they do not overlap; identical slices fail the check and the scalar loop runs (in cache on
+    a Zen 3, 1.6 ns per amplitude at either precision, against 0.56 for a NumPy pass)."""
     m00r, m00i, m01r, m01i, m10r, m10i, m11r, m11i = m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]
     two = np.uint64(2)
     one = np.uint64(1)
@@ -65,24 +66,6 @@ def pair_run(x, y, n, m):
         ai = x[two * j + one]
         br = y[two * j]
         bi = y[two * j + one]
-        x[two * j] = m00r * ar - m00i * ai + m01r * br - m01i * bi
-        x[two * j + one] = m00r * ai + m00i * ar + m01r * bi + m01i * br
-        y[two * j] = m10r * ar - m10i * ai + m11r * br - m11i * bi
-        y[two * j + one] = m10r * ai + m10i * ar + m11r * bi + m11i * br
-
-
-@register_jitable
-def pairs_into(xin, yin, x, y, n, m):
-    """(x[j], y[j]) <- m (xin[j], yin[j]), j < n, complex numbers stored as floats, from a buffer into
-    other slices (in place, use ``pair_run``: see there)."""
-    m00r, m00i, m01r, m01i, m10r, m10i, m11r, m11i = m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]
-    two = np.uint64(2)
-    one = np.uint64(1)
-    for j in range(np.uint64(n)):
-        ar = xin[two * j]
-        ai = xin[two * j + one]
-        br = yin[two * j]
-        bi = yin[two * j + one]
         x[two * j] = m00r * ar - m00i * ai + m01r * br - m01i * bi
         x[two * j + one] = m00r * ai + m00i * ar + m01r * bi + m01i * br
         y[two * j] = m10r * ar - m10i * ai + m11r * br - m11i * bi
@@ -145,7 +128,8 @@ def pair_blocks(x, nblocks, half, m):
 @_helper
 def _near_task(x, half, m, nbuf):
     """The pairs of a stretch ``x`` of whole blocks, ``nbuf`` floats (whole blocks) at a time: one
-    sequential copy into a buffer, then both runs of each block written from it."""
+    sequential copy into a buffer, the pairs updated there, one sequential copy back (against
+    writing each block's two runs from the buffer: bits 5-7 0.1-0.3 passes less, Zen 3, n=26)."""
     buf = np.empty(nbuf, dtype=x.dtype)
     nb = 4 * half
     for g in range(0, x.shape[0], nbuf):
@@ -153,7 +137,8 @@ def _near_task(x, half, m, nbuf):
         copy(buf, xg, nbuf)
         for a in range(0, nbuf, nb):
             b = a + 2 * half
-            pairs_into(buf[a:b], buf[b:a + nb], xg[a:b], xg[b:a + nb], half, m)
+            pair_run(buf[a:b], buf[b:a + nb], half, m)
+        copy(xg, buf, nbuf)
 
 
 @_helper
