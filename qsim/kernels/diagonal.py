@@ -23,7 +23,7 @@ from numba import njit, prange
 
 from qsim.kernels.onequbit import copy as _copy
 from qsim.kernels.onequbit import pair_blocks
-from qsim.kernels.tiers import OPTS, Contracted, by_size
+from qsim.kernels.tiers import CONTRACT_OPTS, Contracted, by_size
 
 CHUNK_BITS = 8
 CHUNK = 1 << CHUNK_BITS
@@ -45,7 +45,7 @@ def apply_diagonal_scan(state, lo_bits, lo_index, hi_index, params):
 # The helpers (a task's whole work included) are compiled once per precision, not inlined into each
 # build by Numba: the serial and parallel builds are a few lines each, which keeps the kernel's first
 # compilation (every user's first QFT of 15+ qubits, and the clean-clone CI, pay it) short.
-_helper = njit(**dict(OPTS, fastmath={"contract"}))
+_helper = njit(**CONTRACT_OPTS)
 
 _PAIRS_PER_TASK = 2048  # pairs per parallel task when the pivot is at bit 8 or above
 _FAR_BYTES = 1 << 28  # distance between partners from which a run's two sides are buffered

@@ -31,7 +31,7 @@ distributed state's relabels through it).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 from numba.extending import register_jitable
 
 from qsim.kernels.tiers import OPTS as _OPTS  # noqa: F401  (re-exported for the other kernel modules)

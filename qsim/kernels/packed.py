@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit
 
 from qsim.kernels.gates import _insert_zeros as _spread
-from qsim.kernels.tiers import OPTS, renamed
+from qsim.kernels.tiers import CONTRACT_OPTS, OPTS, renamed
 
 # Kinds of a packed program's blocks.
 BLOCK_DENSE = 0      # a dense matrix on 3 targets
@@ -36,8 +36,6 @@ BLOCK_DENSE_2 = 3    # a dense 4x4 matrix on two targets
 BLOCK_PERM = 4       # a permutation of the amplitudes: new[i] = old[perms[tbits[b, 0], i]]
 PACKED_MAX_TARGETS = 3
 
-# contract: a*b + c may become one FMA (one rounding instead of two); nothing else is relaxed
-_VOPTS = dict(OPTS, fastmath={"contract"})
 _ONE, _TWO, _THREE, _FOUR = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
 
 
@@ -207,7 +205,7 @@ copy_matrices = njit(**OPTS)(renamed(_copy_matrices, "packed_copy_matrices"))
 py_split = renamed(_split, "packed_split_py")
 py_join_z = renamed(_join_z, "packed_join_z_py")
 py_apply_blocks = renamed(_apply_blocks, "packed_apply_blocks_py")
-split = njit(**_VOPTS)(renamed(_split, "packed_split"))
+split = njit(**CONTRACT_OPTS)(renamed(_split, "packed_split"))
 # the sums may be reassociated (vectorised partial sums): the order is fixed per build, not per call
-join_z = njit(**dict(_VOPTS, fastmath={"contract", "reassoc"}))(renamed(_join_z, "packed_join_z"))
-apply_blocks = njit(**_VOPTS)(renamed(_apply_blocks, "packed_apply_blocks"))
+join_z = njit(**dict(CONTRACT_OPTS, fastmath={"contract", "reassoc"}))(renamed(_join_z, "packed_join_z"))
+apply_blocks = njit(**CONTRACT_OPTS)(renamed(_apply_blocks, "packed_apply_blocks"))

@@ -30,6 +30,9 @@ from numba import njit
 from qsim.launch import launched_under_mpi
 
 OPTS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
+# FMA contraction allowed (one rounding per multiply-add instead of two, never less accurate), which
+# LLVM needs to emit packed FMAs: the options of every kernel that must run at memory speed
+CONTRACT_OPTS = dict(OPTS, fastmath={"contract"})
 
 
 def _vector_registers() -> int:
@@ -98,12 +101,10 @@ class BySize:
 
 
 class Contracted(BySize):
-    """``BySize`` with FMA contraction allowed in the compiled builds (``fastmath={'contract'}``: one
-    rounding per multiply-add instead of two, never less accurate), which LLVM needs to emit packed
-    FMAs: the kernels that must run at memory speed (``qsim.kernels.dense``, ``onequbit``,
-    ``diagonal``'s pivot kernel)."""
+    """``BySize`` whose compiled builds use ``CONTRACT_OPTS``: the kernels that must run at memory
+    speed (``qsim.kernels.dense``, ``onequbit``, ``diagonal``'s pivot kernel)."""
 
-    options = dict(OPTS, fastmath={"contract"})
+    options = CONTRACT_OPTS
 
 
 def serial_build(kernel):
