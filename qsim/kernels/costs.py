@@ -39,16 +39,16 @@ import numpy as np
 
 from qsim.launch import launched_under_mpi
 
-KERNELS_VERSION = 6
+KERNELS_VERSION = 7
 CALIBRATE_MIN_QUBITS = 20
 CALIBRATION_BYTES = 1 << 26  # a 64 MiB state: twice the last-level cache here, so DRAM-bound
 MAX_K = 5
 
 # The mean of three quiet calibrations on the 2-core Zen 3 VM (AVX2; 2x2 register blocks, 256 lanes),
-# 2026-12-02 (KERNELS_VERSION 6): passes over the state per block, k = 1..5.
+# 2026-12-02 (KERNELS_VERSION 7): passes over the state per block, k = 1..5.
 FALLBACK = {
-    "double": {1: 1.1, 2: 2.0, 3: 3.2, 4: 4.2, 5: 7.0},
-    "single": {1: 1.7, 2: 2.6, 3: 4.4, 4: 5.6, 5: 8.5},
+    "double": {1: 1.0, 2: 1.7, 3: 2.4, 4: 3.5, 5: 5.6},
+    "single": {1: 1.0, 2: 2.1, 3: 3.0, 4: 4.2, 5: 6.4},
 }
 
 _memo: dict = {}
