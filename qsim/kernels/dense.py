@@ -22,8 +22,9 @@ run of ``_LANES`` when the lowest fixed bit is log2(``_LANES``) (7 or 8) or abov
 2^(lowest fixed bit) amplitudes, down to 16; shorter ones are copied amplitude by amplitude (bits
 0-3: about 1.4x the time of a contiguous block in cache).  Copying a whole tile row through
 ``_runs`` as one run, rather than with its own loop over the state's view, was 5-20% faster
-(Zen 3, n=24, two threads, k=2..5, best of three interleaved rounds).  One target (never sent here by the state, which has ``onequbit.apply_dense_1``) and
-states of fewer blocks than a tile run block by block.
+(Zen 3, n=24, two threads, k=2..5, best of three interleaved rounds).  One target (never sent
+here by the state, which has ``onequbit.apply_dense_1``) and states of fewer blocks than a tile
+run block by block.
 
 Cost: 4 x 2^k real multiply-adds per amplitude, vectorised (zmm on a Zen 4: 8 doubles or 16
 floats; ymm on a Zen 3).  One Zen 4 core did about 29 G double multiply-adds per second (two
