@@ -81,8 +81,9 @@ def test_controlled_two_qubit_diagonal_and_permutations(n):
 @pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
 def test_far_pair_skewed_path(monkeypatch, dtype):
     """apply_dense_1's path for partners >= 256 MiB apart (one side read a ring chunk ahead of the
-    other), checked on a small state by lowering the threshold (the compiled builds froze the
-    constant, so run the Python body; its tasks run compiled), runs longer and shorter than a chunk."""
+    other), checked on a small state by lowering the threshold in its one home (``onequbit``; the
+    compiled builds froze the constant, so run the Python body; its tasks run compiled), runs
+    longer and shorter than a chunk."""
     n = 14
     rng = np.random.default_rng(3)
     psi = (rng.normal(size=1 << n) + 1j * rng.normal(size=1 << n)).astype(dtype)
@@ -94,6 +95,24 @@ def test_far_pair_skewed_path(monkeypatch, dtype):
         KO.apply_dense_1.py_func(s, np.int64(bit), (u[0, 0], u[0, 1], u[1, 0], u[1, 1]))
         np.testing.assert_allclose(s, _reference(psi.astype(np.complex128), n, [bit], u), atol=tol,
                                    err_msg=f"bit {bit}")
+
+
+@pytest.mark.parametrize("build", ["compiled", "py_func"])
+def test_ring_walk_matches_side_by_side(build):
+    """onequbit's ring (``ring_turn``/``ring_drain``, the one walk of far partners, also the pivot
+    kernel's) through ``_skewed_run``, compiled and as plain Python, against ``pair_run`` on the
+    same two sides: 1, 2, 3 and 5 chunks (every ring slot reused)."""
+    rng = np.random.default_rng(5)
+    run = KO._skewed_run if build == "compiled" else KO._skewed_run.py_func
+    m = rng.normal(size=8)
+    c = 16
+    for nch in (1, 2, 3, 5):
+        x, y = rng.normal(size=2 * c * nch), rng.normal(size=2 * c * nch)
+        wx, wy = x.copy(), y.copy()
+        KO.pair_run(wx, wy, c * nch, m)
+        run(x, y, np.int64(c * nch), m, np.int64(c))
+        np.testing.assert_allclose(x, wx, rtol=0, atol=1e-13, err_msg=f"{nch} chunks")
+        np.testing.assert_allclose(y, wy, rtol=0, atol=1e-13, err_msg=f"{nch} chunks")
 
 
 @pytest.mark.parametrize("n", [14, 16])

@@ -15,6 +15,7 @@ import pytest
 import qsim
 from oracle import full_operator
 from qsim.kernels import diagonal as KD
+from qsim.kernels import onequbit as KO
 from qsim.state import fusion as F
 from qsim.state import pivot as P
 
@@ -46,9 +47,13 @@ def _reference(state, block, bits):
 @pytest.mark.parametrize(("precision", "build"), [(p, b) for p in ("double", "single") for b in ("py_func", "far")]
                          + [("double", "serial"), ("single", "parallel")])
 def test_kernel_every_pivot_bit(precision, build, rng, monkeypatch):
-    n = 4 if build == "py_func" else 10 if build == "far" else 11
-    if build == "far":  # the plain-Python body with partners "far apart" from 2 KiB: the buffered runs
-        monkeypatch.setattr(KD, "_FAR_BYTES", 2048)
+    n = 4 if build == "py_func" else 12 if build == "far" else 11
+    if build == "far":  # the plain-Python body with partners "far apart" from 2 KiB (the one home,
+        # onequbit.far_chunk, read at call time) and ring chunks of 4 KiB: 1-8 chunks a run, its
+        # tasks compiled
+        monkeypatch.setattr(KO, "_FAR_BYTES", 2048)
+        monkeypatch.setattr(KO, "_SKEW_BYTES", 4096)
+        assert KO.far_chunk(np.int64(1 << (n - 1)), np.dtype(DTYPE[precision]).itemsize // 2) > 0
     kernel = getattr(KD.apply_pivot_phases, "py_func" if build == "far" else build)
     real = np.float64 if precision == "double" else np.float32
     for pbit in range(n):
@@ -58,6 +63,27 @@ def test_kernel_every_pivot_bit(precision, build, rng, monkeypatch):
         want = _reference(state, block, [pbit] + rest)
         u, tre, tim = P.tables(block, pbit, rest, n, real)
         kernel(state.view(real), np.int64(pbit), u, tre, tim)
+        np.testing.assert_allclose(state, want, rtol=0, atol=TOL[precision] * 10, err_msg=f"pivot bit {pbit}")
+
+
+@pytest.mark.parametrize("precision", ["double", "single"])
+@pytest.mark.parametrize("build", ["compiled", "py_func"])
+def test_high_task_far_ring_walk(precision, build, rng):
+    """The far path of the pivot's high tasks (one side a ring chunk ahead of the other, through
+    onequbit's ring) with the ring chunk passed in, compiled and as plain Python: chunks of one and
+    two tiles, one to eight chunks a run, and a run shorter than a chunk."""
+    n = 12
+    real = np.float64 if precision == "double" else np.float32
+    task = KD._high_task if build == "compiled" else KD._high_task.py_func
+    per = np.int64(KD._PAIRS_PER_TASK)
+    for pbit, skew in ((8, 512), (9, 256), (10, 512), (11, 256), (11, 512)):
+        block = _random_block(rng, n, with_u=pbit != 10)
+        rest = [int(b) for b in rng.permutation([b for b in range(n) if b != pbit])]
+        state = (rng.normal(size=1 << n) + 1j * rng.normal(size=1 << n)).astype(DTYPE[precision])
+        want = _reference(state, block, [pbit] + rest)
+        u, tre, tim = P.tables(block, pbit, rest, n, real)
+        for t in range((1 << (n - 1)) // per):
+            task(state.view(real), np.int64(t), per, np.int64(pbit), u, tre, tim, np.int64(skew))
         np.testing.assert_allclose(state, want, rtol=0, atol=TOL[precision] * 10, err_msg=f"pivot bit {pbit}")
 
 

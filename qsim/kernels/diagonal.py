@@ -12,6 +12,8 @@
   ``f`` is the state's float view (real and imaginary parts as separate scalars), ``u`` the
   matrix as 8 reals ``(re m00, im m00, re m01, ...)`` then ``1, 0``, ``tre``/``tim`` the tables' real and
   imaginary parts, shape ``(2, chunks, 256)``; the tables must not depend on the pivot bit.
+  Partners 256 MiB apart and more are walked as ``apply_dense_1`` walks them, one side a ring
+  chunk ahead of the other (``qsim.kernels.onequbit``, the one home of far partners).
 
 Pure array code, no MPI; called by ``qsim.state.apply`` (the scan) and ``qsim.state.pivot``.
 """
@@ -21,8 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from qsim.kernels.onequbit import copy as _copy
-from qsim.kernels.onequbit import pair_blocks
+from qsim.kernels.onequbit import far_chunk, pair_blocks, ring_drain, ring_turn
 from qsim.kernels.tiers import CONTRACT_OPTS, Contracted, by_size
 
 CHUNK_BITS = 8
@@ -48,7 +49,6 @@ def apply_diagonal_scan(state, lo_bits, lo_index, hi_index, params):
 _helper = njit(**CONTRACT_OPTS)
 
 _PAIRS_PER_TASK = 2048  # pairs per parallel task when the pivot is at bit 8 or above
-_FAR_BYTES = 1 << 28  # distance between partners from which a run's two sides are buffered
 
 
 @_helper
@@ -134,15 +134,26 @@ def _phase_tile(x, n, p, t):
 
 
 @_helper
-def _high_task(f, task, per, pbit, u, tre, tim, far):
+def _tile_weights(t, tre, tim, s, one, zero, p, w):
+    """``w`` = the phases (``_weights_row``) of the tile of CHUNK pairs from pair index ``s``: ``t``
+    holds the low chunk's tables, ``p`` (scratch) gets the high chunks' products."""
+    nchunks = tre.shape[1]
+    p[0], p[1] = _hi_product(tre, tim, s, nchunks, 0, one, zero)
+    p[2], p[3] = _hi_product(tre, tim, s, nchunks, 1, one, zero)
+    _weights_row(t, p, np.int64(CHUNK), w)
+
+
+@_helper
+def _high_task(f, task, per, pbit, u, tre, tim, skew):
     """Task ``task`` of the pivot at bit 8 and above: ``per`` pairs (i, i + half) in contiguous runs of
     whole chunks; the low chunk's index is the position in the chunk, the other chunks' product is
-    one value per chunk."""
-    nchunks = tre.shape[1]
+    one value per chunk.  ``skew`` > 0 (``onequbit.far_chunk``: partners far apart): each run's
+    first side is read ``skew`` pairs (whole tiles) ahead of its second through ``onequbit``'s ring."""
     half = np.int64(1) << pbit
     one, zero = u[8], u[9]  # 1 and 0 in the state's real type
     tile = np.int64(CHUNK)
     run = half if half < per else per  # contiguous pairs (i, i + half) in a run
+    c = skew if skew < run else run  # ring chunk in pairs (a whole number of tiles: both powers of 2 >= CHUNK)
     t = np.empty(4 * CHUNK, dtype=f.dtype)  # the low chunk's tables, interleaved re/im
     w = np.empty(4 * CHUNK, dtype=f.dtype)
     p = np.empty(4, dtype=f.dtype)
@@ -151,31 +162,27 @@ def _high_task(f, task, per, pbit, u, tre, tim, far):
         t[2 * j + 1] = tim[0, 0, j]
         t[2 * CHUNK + 2 * j] = tre[1, 0, j]
         t[2 * CHUNK + 2 * j + 1] = tim[1, 0, j]
-    nb = 2 * run if far else 0
-    xa = np.empty(nb, dtype=f.dtype)
-    xb = np.empty(nb, dtype=f.dtype)
+    ring = np.empty(6 * c if skew > 0 else 0, dtype=f.dtype)
     for q in range(task * per, (task + 1) * per, run):
         i0 = ((q >> pbit) << (pbit + 1)) | (q & (half - 1))
-        if far:
-            # partners 256 MiB apart and more: each side of the run read and written in one
-            # sequential burst (interleaving two distant streams ran at a fraction of the
-            # bandwidth, as apply_dense_1 found), the arithmetic on the buffers
-            _copy(xa, f[2 * i0:2 * (i0 + run)], nb)
-            _copy(xb, f[2 * (i0 + half):2 * (i0 + half + run)], nb)
-        for s in range(i0, i0 + run, tile):
-            p[0], p[1] = _hi_product(tre, tim, s, nchunks, 0, one, zero)
-            p[2], p[3] = _hi_product(tre, tim, s, nchunks, 1, one, zero)
-            _weights_row(t, p, tile, w)
-            if far:
-                a = 2 * (s - i0)
-                _run_slices(xa[a:a + 2 * tile], xb[a:a + 2 * tile], tile, u, w)
-            else:
+        if skew > 0:
+            x = f[2 * i0:2 * (i0 + run)]
+            y = f[2 * (i0 + half):2 * (i0 + half + run)]
+            nch = run // c
+            for i in range(nch):
+                r = ring_turn(x, ring, i, nch, 2 * c)
+                for k in range(0, c, tile):
+                    _tile_weights(t, tre, tim, i0 + i * c + k, one, zero, p, w)
+                    a = r + 2 * k
+                    b = 2 * (i * c + k)
+                    _run_slices(ring[a:a + 2 * tile], y[b:b + 2 * tile], tile, u, w)
+            ring_drain(x, ring, nch, 2 * c)
+        else:
+            for s in range(i0, i0 + run, tile):
+                _tile_weights(t, tre, tim, s, one, zero, p, w)
                 a = 2 * s
                 b = 2 * (s + half)
                 _run_slices(f[a:a + 2 * tile], f[b:b + 2 * tile], tile, u, w)
-        if far:
-            _copy(f[2 * i0:2 * (i0 + run)], xa, nb)
-            _copy(f[2 * (i0 + half):2 * (i0 + half + run)], xb, nb)
 
 
 @_helper
@@ -202,10 +209,10 @@ def _low_task(f, task, per_tiles, tile, pbit, u, tre, tim):
 
 
 @_helper
-def _task(f, task, pbit, u, tre, tim, high, per, tile, far):
+def _task(f, task, pbit, u, tre, tim, high, per, tile, skew):
     """One task of either kind (so the builds have one parallel loop, a cheaper compilation)."""
     if high:
-        _high_task(f, task, per, pbit, u, tre, tim, far)
+        _high_task(f, task, per, pbit, u, tre, tim, skew)
     else:
         _low_task(f, task, per, tile, pbit, u, tre, tim)
 
@@ -217,7 +224,7 @@ def _pivot_phases(f, pbit, u, tre, tim):
     half = np.int64(1) << pbit
     tile = np.int64(CHUNK) if n_amp >= CHUNK else n_amp
     high = half >= tile
-    far = half * 2 * f.itemsize >= _FAR_BYTES
+    skew = far_chunk(half, f.itemsize)  # ring chunk (pairs) for far partners, else 0
     if high:
         npairs = n_amp >> 1
         per = np.int64(_PAIRS_PER_TASK) if npairs >= _PAIRS_PER_TASK else npairs
@@ -227,7 +234,7 @@ def _pivot_phases(f, pbit, u, tre, tim):
         per = np.int64(16) if ntiles >= 16 else ntiles  # tiles per task
         ntasks = ntiles // per
     for task in prange(ntasks):
-        _task(f, np.int64(task), pbit, u, tre, tim, high, per, tile, far)  # int64 in both builds: one specialisation
+        _task(f, np.int64(task), pbit, u, tre, tim, high, per, tile, skew)  # int64 in both builds: one specialisation
 
 
 apply_pivot_phases = Contracted(_pivot_phases, "apply_pivot_phases")

@@ -21,7 +21,9 @@ read-modify-write pass):
   differ only in bit 28 and above ran at 0.7 of the bandwidth of two streams a few KiB out of step
   (the same streams, the second shifted by 4 KiB: 1.0; by 1 KiB: 0.9), whether walked side by side
   or in buffered tiles of 2-32 KiB.  A task reads each run's first side one chunk (8 KiB) ahead of
-  the second through a three-chunk ring, so the two streams are never in step;
+  the second through a three-chunk ring, so the two streams are never in step.  This module is the
+  one home of far partners, for ``diagonal``'s pivot kernel too: ``far_chunk`` (the threshold and
+  the chunk) and ``ring_turn``/``ring_drain`` (the ring), around each caller's own arithmetic;
 * otherwise: contiguous runs of pairs, the two sides as two slices (LLVM checks their overlap once
   per run instead of giving up on one array indexed twice).
 
@@ -45,7 +47,7 @@ _NEAR_MIN_BYTES = 1 << 8      # partner distances (bytes) whose blocks go throug
 _NEAR_MAX_BYTES = 1 << 11
 _NEAR_BUFFER_BYTES = 1 << 12  # ... of this size
 _FAR_BYTES = 1 << 28          # partner distance (bytes) from which the two sides are read out of step
-_SKEW_BYTES = 1 << 13         # how far out of step: one ring chunk
+_SKEW_BYTES = 1 << 13         # how far out of step: one ring chunk (a whole number of the pivot's tiles)
 
 _BLOCKS, _RUNS, _NEAR, _FAR = 0, 1, 2, 3
 
@@ -141,26 +143,54 @@ def _near_task(x, half, m, nbuf):
         copy(xg, buf, nbuf)
 
 
+@register_jitable
+def far_chunk(half, itemsize):
+    """The ring chunk, in pairs, for partners ``half`` amplitudes apart in a float view of
+    ``itemsize``-byte floats if they are far apart (``_FAR_BYTES`` and more), else 0: the one test
+    of far partners, ``apply_dense_1``'s and the pivot kernel's.  The chunk is 8 KiB of one side, a
+    multiple of the pivot kernel's tiles of 256 amplitudes at either precision."""
+    if half * 2 * itemsize >= _FAR_BYTES:
+        return np.int64(_SKEW_BYTES) // (2 * itemsize)
+    return np.int64(0)
+
+
+@register_jitable
+def ring_turn(x, ring, i, nch, w):
+    """Step ``i`` of a walk of side ``x`` (``nch`` chunks of ``w`` floats) through ``ring`` (three
+    chunks): writes chunk i - 2 back, reads chunk i + 1 (and chunk 0 at step 0), and returns the
+    offset in ``ring`` of chunk i, read a step ago, for the caller's arithmetic with the other side's
+    chunk i.  So chunk i is read at step i - 1, updated at step i, written back at step i + 2 (or by
+    ``ring_drain``), and ``x``'s stream runs a chunk ahead of the other side's.  Every copy is a
+    separate pair of slices (vectorised)."""
+    if i == 0:
+        copy(ring[0:w], x[0:w], w)
+    s1 = ((i + 1) % 3) * w
+    if i >= 2:
+        copy(x[(i - 2) * w:(i - 1) * w], ring[s1:s1 + w], w)  # chunk i - 2's slot is chunk i + 1's
+    if i + 1 < nch:
+        copy(ring[s1:s1 + w], x[(i + 1) * w:(i + 2) * w], w)
+    return (i % 3) * w
+
+
+@register_jitable
+def ring_drain(x, ring, nch, w):
+    """After the walk's last ``ring_turn``: chunks nch - 2 and nch - 1 written back to ``x``."""
+    for i in range(nch - 2 if nch >= 2 else 0, nch):
+        s = (i % 3) * w
+        copy(x[i * w:(i + 1) * w], ring[s:s + w], w)
+
+
 @_helper
 def _skewed_run(x, y, n, m, c):
-    """Pairs (x[j], y[j]), j < n, with ``x`` read one chunk of ``c`` pairs ahead of ``y`` through a
-    ring of three chunks (chunk i is read at step i - 1, updated with y's chunk i at step i, written
-    back at step i + 1), so the two streams are never in step."""
+    """Pairs (x[j], y[j]), j < n, with ``x`` read one chunk of ``c`` pairs ahead of ``y`` through
+    the ring (``ring_turn``), so the two streams are never in step."""
     w = 2 * c
     ring = np.empty(3 * w, dtype=x.dtype)
     nch = n // c
-    copy(ring[0:w], x[0:w], w)
     for i in range(nch):
-        if i + 1 < nch:
-            s1 = ((i + 1) % 3) * w
-            copy(ring[s1:s1 + w], x[(i + 1) * w:(i + 2) * w], w)
-        s = (i % 3) * w
+        s = ring_turn(x, ring, i, nch, w)
         pair_run(ring[s:s + w], y[i * w:(i + 1) * w], c, m)
-        if i >= 1:
-            s0 = ((i - 1) % 3) * w
-            copy(x[(i - 1) * w:i * w], ring[s0:s0 + w], w)
-    s = ((nch - 1) % 3) * w
-    copy(x[(nch - 1) * w:nch * w], ring[s:s + w], w)
+    ring_drain(x, ring, nch, w)
 
 
 @_helper
@@ -190,10 +220,9 @@ def _dense_1_float(f, bit, m):
     npairs = f.shape[0] >> 2
     per = np.int64(_PAIRS_PER_TASK) if npairs > _PAIRS_PER_TASK else npairs
     distance = half * 2 * f.itemsize
-    size = np.int64(0)
-    if distance >= _FAR_BYTES:
+    size = far_chunk(half, f.itemsize)
+    if size > 0:
         mode = _FAR
-        size = np.int64(_SKEW_BYTES) // (2 * f.itemsize)
     elif distance >= _NEAR_MIN_BYTES and distance <= _NEAR_MAX_BYTES and half >= _LOW_HALF and per >= 2 * half:
         mode = _NEAR
         size = np.int64(_NEAR_BUFFER_BYTES) // f.itemsize
