@@ -12,11 +12,14 @@ read-modify-write pass):
 
 * ``half`` < 32 amplitudes: the pairs sit inside blocks of 2..32 amplitudes; a task walks a stretch
   of whole blocks with the block's pairs unrolled (``half`` a literal);
-* partners 256 B - 2 KiB apart, ``half`` >= 32 (bits 5-7 of complex128, 5-8 of complex64):
-  walking the two runs side by side cost 1.4-1.9 passes.  A task copies 4 KiB of whole blocks
-  into a buffer (one sequential read), updates the pairs there and copies it back (one sequential
-  write); buffers of 16 KiB and more were as slow as no buffer.  (The band was 1-2 KiB until a Zen 3 showed
-  complex64's bits 5 and 6 at 1.3-1.8 passes walked side by side, 0.8-1.3 buffered);
+* partners 1-2 KiB apart, ``half`` >= 32 (bits 6-7 of complex128, 7-8 of complex64): walking the
+  two runs side by side cost 1.4-1.9 passes.  A task copies 4 KiB of whole blocks into a buffer
+  (one sequential read), updates the pairs there and copies it back (one sequential write);
+  buffers of 16 KiB and more were as slow as no buffer.  Partners 256-512 B apart go side by side:
+  an earlier Zen 3 run had them faster buffered, but three interleaved rounds of both on this Zen 3
+  (n=26, against one pass) had them 1.44-1.54 buffered and 1.15-1.20 not (complex128 bit 5),
+  1.37-1.53 and 0.99-1.10 (complex64 bits 5 and 6).  Distances of 1-4 KiB stay at 1.2-1.5 passes
+  either way (cause not found);
 * partners 256 MiB apart and more (the top bits of a large state): two streams whose addresses
   differ only in bit 28 and above ran at 0.7 of the bandwidth of two streams a few KiB out of step
   (the same streams, the second shifted by 4 KiB: 1.0; by 1 KiB: 0.9), whether walked side by side
@@ -43,7 +46,7 @@ _helper = njit(**CONTRACT_OPTS)
 
 _PAIRS_PER_TASK = 4096
 _LOW_HALF = 32                # below this partner distance (amplitudes) a task walks whole blocks
-_NEAR_MIN_BYTES = 1 << 8      # partner distances (bytes) whose blocks go through a buffer ...
+_NEAR_MIN_BYTES = 1 << 10     # partner distances (bytes) whose blocks go through a buffer ...
 _NEAR_MAX_BYTES = 1 << 11
 _NEAR_BUFFER_BYTES = 1 << 12  # ... of this size
 _FAR_BYTES = 1 << 28          # partner distance (bytes) from which the two sides are read out of step
