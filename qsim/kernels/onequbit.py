@@ -18,8 +18,11 @@ read-modify-write pass):
   buffers of 16 KiB and more were as slow as no buffer.  Partners 256-512 B apart go side by side:
   an earlier Zen 3 run had them faster buffered, but three interleaved rounds of both on this Zen 3
   (n=26, against one pass) had them 1.44-1.54 buffered and 1.15-1.20 not (complex128 bit 5),
-  1.37-1.53 and 0.99-1.10 (complex64 bits 5 and 6).  Distances of 1-4 KiB stay at 1.2-1.5 passes
-  either way (cause not found);
+  1.37-1.53 and 0.99-1.10 (complex64 bits 5 and 6).  The copy into the buffer stalled on memory:
+  with the next buffer's lines prefetched while the current one is updated, complex128 bits 6-7
+  went 1.48-1.54 -> 1.06-1.19 passes and complex64 bits 7-8 1.27-1.57 -> 1.02-1.26 (Zen 3, n=26,
+  best of 7, two rounds interleaved in one process).  Partners 4 KiB apart (walked side by side)
+  stay at about 1.2; through an 8 KiB buffer with the prefetch they were no faster;
 * partners 256 MiB apart and more (the top bits of a large state): two streams whose addresses
   differ only in bit 28 and above ran at 0.7 of the bandwidth of two streams a few KiB out of step
   (the same streams, the second shifted by 4 KiB: 1.0; by 1 KiB: 0.9), whether walked side by side
@@ -40,6 +43,7 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import register_jitable
 
+from qsim.kernels.prefetch import prefetch
 from qsim.kernels.tiers import CONTRACT_OPTS, Contracted
 
 _helper = njit(**CONTRACT_OPTS)
@@ -134,13 +138,20 @@ def pair_blocks(x, nblocks, half, m):
 def _near_task(x, half, m, nbuf):
     """The pairs of a stretch ``x`` of whole blocks, ``nbuf`` floats (whole blocks) at a time: one
     sequential copy into a buffer, the pairs updated there, one sequential copy back (against
-    writing each block's two runs from the buffer: bits 5-7 0.1-0.3 passes less, Zen 3, n=26)."""
+    writing each block's two runs from the buffer: bits 5-7 0.1-0.3 passes less, Zen 3, n=26).
+    While a block is updated, the cache lines of the same block of the next buffer's worth are
+    prefetched (``qsim.kernels.prefetch``), so its copy in finds them in the cache."""
     buf = np.empty(nbuf, dtype=x.dtype)
     nb = 4 * half
+    fpl = 64 // x.itemsize        # floats per cache line
     for g in range(0, x.shape[0], nbuf):
         xg = x[g:g + nbuf]
         copy(buf, xg, nbuf)
+        ahead = g + nbuf < x.shape[0]
         for a in range(0, nbuf, nb):
+            if ahead:
+                for line in range(g + nbuf + a, g + nbuf + a + nb, fpl):
+                    prefetch(x, line)
             b = a + 2 * half
             pair_run(buf[a:b], buf[b:a + nb], half, m)
         copy(xg, buf, nbuf)

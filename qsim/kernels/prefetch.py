@@ -3,8 +3,9 @@
 computes on data it already holds.  No bounds check and no effect on results: an index past the
 array is a hint the CPU may drop.  Callable from compiled code only.
 
-The one user is ``qsim.kernels.dense``: each task asks for the next tile's rows while it multiplies
-the current one (measured there).
+Users (measured in their docstrings): ``qsim.kernels.dense`` asks for the next tile's rows while it
+multiplies the current one; ``qsim.kernels.onequbit``'s near band for the next buffer's worth of
+pairs while it updates the current one.
 """
 
 from __future__ import annotations
