@@ -44,9 +44,9 @@ def _reference(state, targets, u, controls=(), values=()):
 def _cases(k, rng):
     """(targets, controls, values): low, middle and high target bits in a random order, with no
     control, a control below the targets and one above them."""
-    for lo in sorted({0, 3, 6, N - k - 1, N - k}):
+    for lo in sorted({0, 3, 4, 6, N - k - 1, N - k}):   # 3: runs of 128 B at complex128 only
         chosen = list(range(lo, lo + k))
-        if lo == 3 and k > 1:
+        if lo == 4 and k > 1:
             chosen = [0] + list(range(lo + 1, lo + k))  # a gap: runs of one amplitude
         targets = [int(b) for b in rng.permutation(chosen)]
         rest = [b for b in range(N) if b not in targets]

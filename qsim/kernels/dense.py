@@ -19,8 +19,12 @@ read as 2^k sequential bursts of a tile each: targets whose partners are far apa
 of a large state) cost no more than others, because no loop interleaves two distant streams
 element by element.  A tile row is copied in runs, one unit-stride loop each (``_runs``): one
 run of ``_LANES`` when the lowest fixed bit is log2(``_LANES``) (7 or 8) or above, else runs of
-2^(lowest fixed bit) amplitudes, down to 16; shorter ones are copied amplitude by amplitude (bits
-0-3: about 1.4x the time of a contiguous block in cache).  Copying a whole tile row through
+2^(lowest fixed bit) amplitudes, down to runs of 128 bytes (``_MIN_RUN_BYTES``: 8 amplitudes at
+complex128, 16 at complex64); shorter ones are copied amplitude by amplitude (bits 0-2 or 0-3:
+about 1.4x the time of a contiguous block in cache).  Runs of 8 against amplitude by amplitude,
+with the prefetch below (n=24, best of 5-6, two rounds): complex128 [3,4,5] 4.64 -> 4.06 and 4.19
+-> 3.68, [3..6] 6.29 -> 5.53 and 5.54 -> 5.00 ns per amplitude; complex64 (runs of 64 B) 0-14%
+slower, so it keeps 16.  Copying a whole tile row through
 ``_runs`` as one run, rather than with its own loop over the state's view, was 5-20% faster
 (Zen 3, n=24, two threads, k=2..5, best of three interleaved rounds).  One target (never sent
 here by the state, which has ``onequbit.apply_dense_1``) and states of fewer blocks than a tile
@@ -92,7 +96,7 @@ _WIDE = VECTOR_REGISTERS >= 32
 _LANES = 128 if _WIDE else 256
 _L = np.uint64(_LANES)
 _MAX_TASKS = 1024
-_MIN_RUN = 16      # shorter runs (lowest fixed bit 0-3) are gathered amplitude by amplitude
+_MIN_RUN_BYTES = 128   # shorter runs are gathered amplitude by amplitude
 MAX_TARGETS = 5
 
 
@@ -108,7 +112,7 @@ def _dense_tiled(state, offsets, fixed, cval, mre, mim):
     run = np.int64(1) << fixed[0]
     contiguous = run >= _LANES
     step = run if run < _LANES else np.int64(_LANES)
-    runs = step >= _MIN_RUN   # a tile row = _LANES / step runs of step amplitudes
+    runs = step * 2 * f.itemsize >= _MIN_RUN_BYTES   # a tile row: _LANES / step runs of step
     ntiles = count // _LANES
     ntasks = ntiles if ntiles < _MAX_TASKS else np.int64(_MAX_TASKS)
     two = np.uint64(2)
