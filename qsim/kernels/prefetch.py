@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
 _I32 = ir.IntType(32)
@@ -28,7 +27,8 @@ def prefetch(typingctx, arr, idx):
         ary = context.make_array(signature.args[0])(context, builder, args[0])
         ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), ir.IntType(8).as_pointer())
         fnty = ir.FunctionType(ir.VoidType(), [ptr.type, _I32, _I32, _I32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        # the name's suffix follows the pointer type: p0 (opaque pointers), p0i8 (older LLVMs)
+        fn = builder.module.declare_intrinsic("llvm.prefetch", [ptr.type], fnty)
         # (address, 0 = read, locality 2 = keep in L2 and above, 1 = data cache)
         builder.call(fn, [ptr, ir.Constant(_I32, 0), ir.Constant(_I32, 2), ir.Constant(_I32, 1)])
         return context.get_dummy_value()
