@@ -97,6 +97,7 @@ _LANES = 128 if _WIDE else 256
 _L = np.uint64(_LANES)
 _MAX_TASKS = 1024
 _MIN_RUN_BYTES = 128   # shorter runs are gathered amplitude by amplitude
+_BLOCK_AREA = 16 if _WIDE else 4   # matrix entries one register-block call takes (4x4 or 2x2)
 MAX_TARGETS = 5
 
 
@@ -125,7 +126,7 @@ def _dense_tiled(state, offsets, fixed, cval, mre, mim):
     for b in range(dim):
         rows[b] = two * np.uint64(offsets[b])
     run_lines = two * np.uint64(step) // np.uint64(64 // f.itemsize)
-    lines = np.uint64(dim) * np.uint64(2 * _LANES * f.itemsize // 64)
+    lines = np.uint64(dim) * _row_lines(f.itemsize)
     per_call = lines // np.uint64(4 if dim == 4 and contiguous else dim * dim // _BLOCK_AREA) + one
     for task in prange(ntasks):
         x = np.empty(2 * dim * _LANES, dtype=mre.dtype)   # row b: real part at 2b L, imaginary at (2b+1) L
@@ -200,7 +201,10 @@ def _four_rows(y, x, mre, mim, a, dim, f, rows, nxt, run_lines, cur, per_call):
     return cur
 
 
-_BLOCK_AREA = 16 if _WIDE else 4   # matrix entries one register-block call takes (4x4 or 2x2)
+@register_jitable
+def _row_lines(itemsize):
+    """Cache lines (64 B) of one tile row: ``_LANES`` amplitudes of two ``itemsize``-byte floats."""
+    return np.uint64(2 * _LANES * itemsize // 64)
 
 
 @njit(**CONTRACT_OPTS)
@@ -211,7 +215,7 @@ def _prefetch(f, rows, starts, run_lines, cur, count):
     precision, not inlined into its four call sites: a cold compile of the dense and one-qubit
     kernels took 43 s inlined and 35 s so (as before the prefetch), at the same speed."""
     fpl = np.uint64(64 // f.itemsize)                     # floats per line
-    row_lines = np.uint64(2 * _LANES * f.itemsize // 64)
+    row_lines = _row_lines(f.itemsize)
     lines = np.uint64(rows.shape[0]) * row_lines
     for _ in range(count):
         if cur >= lines:
