@@ -5,7 +5,8 @@ one-block-at-a-time path runs.  Here the states have 12 bits (13 where a tile ha
 every k = 1..5 fills at least one tile, and the cases cover both gather paths (the lowest fixed bit
 at log2(lanes) or above: each tile row is one contiguous run; below: the tile is assembled from
 shorter runs), the 2-qubit path that writes straight into the state, a control of either value
-below and above the targets, and every build (parallel, serial, plain Python).  The
+below and above the targets, and every build (parallel, serial, plain Python); and the same
+tiles carrying a permutation with phases (a monomial block: rows moved, not multiplied).  The
 reference is an independent NumPy tensor contraction over the target axes.
 """
 
@@ -16,7 +17,8 @@ import pytest
 
 from oracle import random_state, random_unitary
 from qsim.kernels import dense as KD
-from qsim.state.apply import _cval, _fixed, _offsets
+from qsim.kernels.indices import index_array
+from qsim.state.apply import _cval, _fixed, _offsets, apply_unitary
 
 N = KD.MAX_TARGETS + KD._LANES.bit_length() - 1  # 12 or 13: every block size fills a tile
 TOL = {np.complex128: 1e-12, np.complex64: 2e-5}
@@ -73,10 +75,67 @@ def test_full_tiles_every_block_size(build, dtype):
             if build == "py_func" and (k > 3 or controls):
                 continue  # the compiled builds cover these; plain Python is slow on 4096 amplitudes
             s = psi.copy()
-            f(s, _offsets(targets), _fixed(list(controls) + targets), _cval(controls, values), mre, mim)
+            f(s, _offsets(targets), _fixed(list(controls) + targets), _cval(controls, values), mre, mim, KD.NO_PERM)
             want = _reference(psi, targets, u, controls, values)
             err = np.abs(s - want).max()
             assert err < TOL[dtype], f"k={k} targets={targets} controls={controls}={values}: error {err:.2e}"
+
+
+def _monomial(k, rng):
+    """(perm, phases, matrix): a random permutation with random phases on k qubits,
+    ``new[a] = phases[a] * old[perm[a]]``."""
+    perm = rng.permutation(1 << k)
+    phases = np.exp(1j * rng.uniform(-np.pi, np.pi, 1 << k))
+    m = np.zeros((1 << k, 1 << k), dtype=complex)
+    m[np.arange(1 << k), perm] = phases
+    return perm, phases, m
+
+
+@pytest.mark.parametrize("build", BUILDS)
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64], ids=["c128", "c64"])
+def test_monomial_rows_every_block_size(build, dtype):
+    """With a permutation, the tiled kernel writes each output row as a phase times a gathered row:
+    every block size, low, middle and high targets (runs of a tile, of 2^b, of one amplitude),
+    with and without a control, against the dense product of the same matrix."""
+    f = getattr(KD.apply_dense_tiled, build)
+    rng = np.random.default_rng(12)
+    psi = random_state(N, rng).astype(dtype)
+    for k in range(2, KD.MAX_TARGETS + 1):
+        perm, phases, m = _monomial(k, rng)
+        mre, mim = KD.phases_split(phases, dtype)
+        for targets, controls, values in _cases(k, rng):
+            if build == "py_func" and (k > 3 or controls):
+                continue
+            s = psi.copy()
+            f(s, _offsets(targets), _fixed(list(controls) + targets), _cval(controls, values), mre, mim,
+              index_array(perm))
+            err = np.abs(s - _reference(psi, targets, m, controls, values)).max()
+            assert err < TOL[dtype], f"k={k} targets={targets} controls={controls}={values}: error {err:.2e}"
+
+
+def test_monomial_gates_take_the_tiled_rows(monkeypatch):
+    """``apply_unitary`` sends a permutation with phases on 2..5 targets (controls folded out) whose
+    lowest fixed bit is 4 or above to the tiled kernel's row permutation, lower ones to the block
+    loop, and both match the dense oracle; a cnot ladder's fused block is one."""
+    calls = []
+    real = KD.apply_dense_tiled
+    monkeypatch.setattr(KD, "apply_dense_tiled", lambda *a: (calls.append(a[-1].shape[0]), real(*a)))
+    rng = np.random.default_rng(13)
+    psi = random_state(N, rng)
+    ladder = np.eye(16)
+    for c in range(3):   # cnot(c, c+1) on 4 qubits, big-endian
+        step = np.zeros((16, 16))
+        for a in range(16):
+            step[a ^ (1 << (2 - c)) if (a >> (3 - c)) & 1 else a, a] = 1
+        ladder = step @ ladder
+    cases = (([9, 4, 6, 11], ladder, True), ([5, 4, 8], _monomial(3, rng)[2], True), ([7, 10], _monomial(2, rng)[2], True),
+             ([9, 4, 2, 11], ladder, False), ([1, 0, 5], _monomial(3, rng)[2], False))
+    for targets, m, tiled in cases:
+        s = psi.copy()
+        calls.clear()
+        apply_unitary(s, targets, m)
+        assert calls == ([len(m)] if tiled else []), f"{targets}: kernel calls {calls}"
+        np.testing.assert_allclose(s, _reference(psi, targets, m), atol=1e-12, err_msg=f"{targets}")
 
 
 @pytest.mark.parametrize("wide", [True, False], ids=["4x4", "2x2"])
@@ -92,5 +151,5 @@ def test_both_register_blockings(monkeypatch, wide):
         targets = [int(b) for b in rng.permutation(range(lo, lo + k))]
         mre, mim = KD.split(u, np.complex128)
         s = psi.copy()
-        KD.apply_dense_tiled.py_func(s, _offsets(targets), _fixed(targets), _cval((), ()), mre, mim)
+        KD.apply_dense_tiled.py_func(s, _offsets(targets), _fixed(targets), _cval((), ()), mre, mim, KD.NO_PERM)
         np.testing.assert_allclose(s, _reference(psi, targets, u), atol=1e-12, err_msg=f"k={k} {targets}")

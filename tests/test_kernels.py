@@ -158,7 +158,7 @@ def test_apply_dense_tiled_every_placement(f, k, dtype):
             if f is KD.apply_dense_tiled.py_func and k > 3 and cb:
                 continue  # plain Python is slow; the compiled builds cover these
             s = psi.copy()
-            f(s, _offsets(t), _sorted(cb + t), _cval(cb, cv), mre, mim)
+            f(s, _offsets(t), _sorted(cb + t), _cval(cb, cv), mre, mim, KD.NO_PERM)
             assert_close(s, _expected(psi, t, u, cb, cv, n=n), TOL[dtype], f"{t} {cb} {cv}")
 
 
