@@ -276,3 +276,48 @@ def test_parameter_values_are_checked_on_every_run():
     for bad, match in ((float("nan"), "finite"), (float("inf"), "finite"), ("x", "real number")):
         with pytest.raises(ValidationError, match=match):
             dev.run(c, inputs={"a": 0.1, "b": bad})
+
+
+def _tensor_apply(psi, n, qubits, m):
+    """``m`` (big-endian over ``qubits``; qubit 0 the most significant) on ``psi`` by tensordot."""
+    k = len(qubits)
+    t = np.moveaxis(psi.reshape([2] * n), qubits, list(range(k)))
+    t = np.tensordot(m.reshape([2] * (2 * k)), t, axes=(list(range(k, 2 * k)), list(range(k))))
+    return np.moveaxis(t, list(range(k)), qubits).reshape(-1)
+
+
+def test_blocks_of_constant_permutations_take_the_monomial_kernels(monkeypatch):
+    """On a state above 16 qubits, a fused block holding only a cnot ladder's gates is a permutation:
+    the compiled circuit does not flag it dense, so it reaches the monomial kernels (tiled rows or
+    the block loop) rather than a dense pass; the state equals a tensordot reference built from
+    hand-written rotation and cnot matrices."""
+    n = 17
+    rng = np.random.default_rng(3)
+    c = Circuit()
+    angles = []
+    for layer in range(2):
+        for q in range(n):
+            a, b = float(rng.uniform(0, 6)), float(rng.uniform(0, 6))
+            c.rx(q, a).ry(q, b)
+            angles.append((q, a, b))
+        for q in range(n - 1):
+            c.cnot(q, q + 1)
+    compiled = C.CompiledCircuit(c)
+    members = [compiled._plan.members(j) for j in range(len(compiled._plan.entries))]
+    ladder_only = [j for j, ms in enumerate(members) if len(ms) > 1 and all(compiled.gate_ops[m].name == "cnot" for m in ms)]
+    assert ladder_only, "the plan has no block of cnots only: the case does not test the flag"
+    assert not any(compiled.dense[j] for j in ladder_only)
+    psi = np.zeros(1 << n, dtype=complex)
+    psi[0] = 1
+    cx = np.eye(4)[[0, 1, 3, 2]]
+    it = iter(angles)
+    for layer in range(2):
+        for q in range(n):
+            _, a, b = next(it)
+            rx = np.array([[np.cos(a / 2), -1j * np.sin(a / 2)], [-1j * np.sin(a / 2), np.cos(a / 2)]])
+            ry = np.array([[np.cos(b / 2), -np.sin(b / 2)], [np.sin(b / 2), np.cos(b / 2)]])
+            psi = _tensor_apply(psi, n, [q], ry @ rx)
+        for q in range(n - 1):
+            psi = _tensor_apply(psi, n, [q, q + 1], cx)
+    got = qsim.device().run(Circuit(list(c.instructions)).state_vector()).result().values[0]
+    np.testing.assert_allclose(got, psi, atol=1e-10)
