@@ -45,9 +45,12 @@ runs of 16: 256 runs of 2-4 lines), and the gather waits on each.  Zen 3, n=24, 
 5-7 interleaved with the kernel without it, ns per amplitude, complex128 / complex64: targets from
 bit 4 (runs of 16) [4..7] 5.61 -> 4.58 / 4.11 -> 3.41, [4,5,6] 4.88 -> 3.88 / 3.48 -> 2.48, [4..8]
 7.85 -> 7.45 / 5.29 -> 4.29; 2-qubit blocks on contiguous rows 1.87 -> 1.72 / 1.21 -> 1.03;
-contiguous 4- and 5-qubit blocks within 3%.  A 2-qubit block read in runs shorter than a tile ([7,
-8]) was slower with it (1.65 -> 1.74) and goes without.  The 4x4 blocks (AVX-512) issue them the
-same way; that path is not measured with them (no AVX-512 machine since).
+contiguous 4- and 5-qubit blocks within 3%.  A 2-qubit block read in runs shorter than a tile
+prefetches from runs of 256 B on (``_PREFETCH_2Q_RUN_BYTES``; n=24, two runs of 7-9 interleaved,
+complex128 [4, 5] 2.73 -> 2.27 and 4.66 -> 3.75, [5, 6] 2.61 -> 2.09, [7, 8] within 8%; complex64
+[5, 6] 1.42 -> 1.04, [7, 8] 1.12 -> 0.86); with runs of 128 B it was slower (complex128 [3, 4]
+2.24 -> 2.52) and goes without.  The 4x4 blocks (AVX-512) issue them the same way; that path is
+not measured with them (no AVX-512 machine since).
 
 Cost: 4 x 2^k real multiply-adds per amplitude, vectorised (zmm on a Zen 4: 8 doubles or 16
 floats; ymm on a Zen 3).  One Zen 4 core did about 29 G double multiply-adds per second (two
@@ -106,6 +109,7 @@ _LANES = 128 if _WIDE else 256
 _L = np.uint64(_LANES)
 _MAX_TASKS = 1024
 _MIN_RUN_BYTES = 128   # shorter runs are gathered amplitude by amplitude
+_PREFETCH_2Q_RUN_BYTES = 256   # a 2-qubit block's runs from this length on are prefetched
 _BLOCK_AREA = 16 if _WIDE else 4   # matrix entries one register-block call takes (4x4 or 2x2)
 MAX_TARGETS = 5
 
@@ -131,9 +135,9 @@ def _dense_tiled(state, offsets, fixed, cval, mre, mim, perm):
     two = np.uint64(2)
     one = np.uint64(1)
     # the next tile's rows are prefetched while this one is multiplied, ``per_call`` cache lines
-    # before each register-block call (not for a 2-qubit block read in runs shorter than a tile:
+    # before each register-block call (not for a 2-qubit block read in runs shorter than 256 B:
     # slower there)
-    ahead = runs and (contiguous or dim > 4)
+    ahead = runs and (contiguous or dim > 4 or step * 2 * f.itemsize >= _PREFETCH_2Q_RUN_BYTES)
     rows = np.empty(dim, dtype=np.uint64)   # row b of a tile: float index offset 2 offsets[b]
     for b in range(dim):
         rows[b] = two * np.uint64(offsets[b])
