@@ -153,3 +153,49 @@ def test_both_register_blockings(monkeypatch, wide):
         s = psi.copy()
         KD.apply_dense_tiled.py_func(s, _offsets(targets), _fixed(targets), _cval((), ()), mre, mim, KD.NO_PERM)
         np.testing.assert_allclose(s, _reference(psi, targets, u), atol=1e-12, err_msg=f"k={k} {targets}")
+
+
+@pytest.mark.parametrize("build", BUILDS)
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64], ids=["c128", "c64"])
+def test_a_block_on_the_two_lowest_bits(build, dtype, monkeypatch):
+    """An uncontrolled 2-qubit block on bits 0 and 1 runs block by block on its four contiguous
+    amplitudes (``qsim.kernels.dense_low``), in either order of the targets; with a control it stays
+    on the tiles.  Both match the tensor contraction."""
+    import qsim.kernels.dense_low as low
+
+    calls = []
+    if build == "py_func":   # the compiled builds inline the function; count calls of the Python one
+        real = low.low_pair_blocks
+        monkeypatch.setitem(KD._dense_tiled.__globals__, "low_pair_blocks",
+                            lambda *a: (calls.append(1), real(*a)))
+    f = getattr(KD.apply_dense_tiled, build)
+    rng = np.random.default_rng(14)
+    psi = random_state(N, rng).astype(dtype)
+    for targets, controls, values in (([0, 1], (), ()), ([1, 0], (), ()), ([1, 0], (5,), (1,)), ([0, 1], (N - 1,), (0,))):
+        u = random_unitary(2, rng)
+        mre, mim = KD.split(u, dtype)
+        s = psi.copy()
+        calls.clear()
+        f(s, _offsets(targets), _fixed(list(controls) + targets), _cval(controls, values), mre, mim, KD.NO_PERM)
+        err = np.abs(s - _reference(psi, targets, u, controls, values)).max()
+        assert err < TOL[dtype], f"targets={targets} controls={controls}: error {err:.2e}"
+        if build == "py_func":
+            assert bool(calls) == (not controls), f"targets={targets} controls={controls}: {len(calls)} block calls"
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_a_matrix_of_the_wrong_precision_is_refused(build):
+    """The kernel reads the state through a float view of the matrix's dtype: a complex64 state
+    with a float64 matrix (or the reverse) would be read and written past its end, so it is an
+    internal error before anything is touched."""
+    from qsim.errors import InternalError
+
+    f = getattr(KD.apply_dense_tiled, build)
+    rng = np.random.default_rng(15)
+    for dtype, other in ((np.complex64, np.complex128), (np.complex128, np.complex64)):
+        psi = random_state(N, rng).astype(dtype)
+        s = psi.copy()
+        mre, mim = KD.split(random_unitary(2, rng), other)
+        with pytest.raises(InternalError, match="precision"):
+            f(s, _offsets([3, 7]), _fixed([3, 7]), _cval((), ()), mre, mim, KD.NO_PERM)
+        np.testing.assert_array_equal(s, psi)
