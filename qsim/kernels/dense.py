@@ -53,8 +53,7 @@ complex128 [4, 5] 2.73 -> 2.27 and 4.66 -> 3.75, [5, 6] 2.61 -> 2.09, [7, 8] wit
 not measured with them (no AVX-512 machine since).
 
 An uncontrolled 2-qubit block on bits 0 and 1 does not use the tiles: ``qsim.kernels.dense_low``
-multiplies each block's four contiguous amplitudes in place (n=24, complex128 3.2 -> 1.1 ns per
-amplitude, complex64 3.9 -> 0.7).
+multiplies each block's four contiguous amplitudes in place (its figures are there).
 
 Cost: 4 x 2^k real multiply-adds per amplitude, vectorised (zmm on a Zen 4: 8 doubles or 16
 floats; ymm on a Zen 3).  One Zen 4 core did about 29 G double multiply-adds per second (two
@@ -134,18 +133,17 @@ def _dense_tiled(state, offsets, fixed, cval, mre, mim, perm):
     if count < _LANES or dim == 2:  # a tiny state (no tile to fill), or one target (never sent
         _dense_small(state, offsets, fixed, cval, mre, mim, perm)  # here: apply_dense_1 has it)
         return
+    ntiles = count // _LANES
+    ntasks = ntiles if ntiles < _MAX_TASKS else np.int64(_MAX_TASKS)
     if dim == 4 and not mono and fixed.shape[0] == 2 and fixed[0] == 0 and fixed[1] == 1:
         are, aim = natural_order(mre, mim, offsets)   # an uncontrolled block on bits 0 and 1
-        nt = count // _LANES if count < _MAX_TASKS * _LANES else np.int64(_MAX_TASKS)
-        for task in prange(nt):
-            low_pair_blocks(f, are, aim, task * count // nt, (task + 1) * count // nt)
+        for task in prange(ntasks):
+            low_pair_blocks(f, are, aim, task * count // ntasks, (task + 1) * count // ntasks)
         return
     run = np.int64(1) << fixed[0]
     contiguous = run >= _LANES
     step = run if run < _LANES else np.int64(_LANES)
     runs = step * 2 * f.itemsize >= _MIN_RUN_BYTES   # a tile row: _LANES / step runs of step
-    ntiles = count // _LANES
-    ntasks = ntiles if ntiles < _MAX_TASKS else np.int64(_MAX_TASKS)
     two = np.uint64(2)
     one = np.uint64(1)
     # the next tile's rows are prefetched while this one is multiplied, ``per_call`` cache lines
