@@ -39,15 +39,16 @@ import numpy as np
 
 from qsim.launch import launched_under_mpi
 
-KERNELS_VERSION = 8
+KERNELS_VERSION = 9
 CALIBRATE_MIN_QUBITS = 20
 CALIBRATION_BYTES = 1 << 26  # a 64 MiB state: twice the last-level cache here, so DRAM-bound
 MAX_K = 5
 
 # The mean of three quiet calibrations on the 2-core Zen 3 VM (AVX2; 2x2 register blocks, 256 lanes),
 # 2026-12-02 (KERNELS_VERSION 7): passes over the state per block, k = 1..5.  Kept at version 8
-# (the dense kernel's prefetch): it left contiguous 3-5-qubit blocks within 3% and 2-qubit ones
-# 8-15% faster, and three calibrations on 2026-12-03 spread 30-50% per k (a noisy host).
+# (the dense kernel's prefetch: it left contiguous 3-5-qubit blocks within 3% and 2-qubit ones
+# 8-15% faster, and three calibrations on 2026-12-03 spread 30-50% per k, a noisy host) and at 9
+# (2x4 register blocks where there are 32 vector registers; AVX2 code unchanged).
 FALLBACK = {
     "double": {1: 1.0, 2: 1.7, 3: 2.4, 4: 3.5, 5: 5.6},
     "single": {1: 1.0, 2: 2.1, 3: 3.0, 4: 4.2, 5: 6.4},

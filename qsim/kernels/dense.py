@@ -8,11 +8,15 @@ every block into contiguous real and imaginary rows (row ``b``: the amplitudes a
 offsets[b]``), forms the output rows four at a time (``_four_rows``) with the running sums in
 registers, and writes them back (a 2-qubit block writes its four output rows straight into the
 state, ``_row_of_4``: 10% less time than through a buffer).  The register blocks fit the target's
-vector register file (``tiers.VECTOR_REGISTERS``): with 32 (AVX-512) ``_acc4`` takes four columns
-at a time (32 matrix entries and eight sums per lane held in registers, each output row loaded
-and stored once per four columns); with 16 (AVX2) those spill to the stack, and ``_acc22`` takes
-2x2 blocks (8 entries, 4 inputs, 4 sums).  Measured on a Zen 3 (AVX2), n=24, two threads, against
-one NumPy pass: 4x4 blocks k=4 4.3 and k=5 7.0 passes at complex128, 2x2 blocks 2.8 and 4.5.
+vector register file (``tiers.VECTOR_REGISTERS``): with 32 (AVX-512) ``_acc24`` takes two output
+rows and four columns at a time (16 matrix entries, 8 inputs and 4 sums per lane: 28 registers);
+with 16 (AVX2) ``_acc22`` takes 2x2 blocks (8 entries, 4 inputs, 4 sums).  Blocks of 4x4 (32
+entries, 8 inputs, 8 sums) spill with either: on a Zen 3 (AVX2, n=24, two threads, against one
+NumPy pass) 4x4 blocks took k=4 4.3 and k=5 7.0 passes at complex128, 2x2 blocks 2.8 and 4.5; on
+an AVX-512 Xeon (LLVM's ``rocketlake``, 2026-12-04; three alternating runs, best of 3 each, ns
+per amplitude) 2x4 blocks against 4x4: complex128 [8..11] 2.52-2.69 -> 2.28-2.33, [8..12]
+3.96-4.53 -> 3.47-3.59, [4..7] 2.93-3.14 -> 2.54-2.70, [20..23] 2.38-2.65 -> 2.24-2.28;
+complex64 3-5% faster at k=4 and 5; 2- and 3-qubit blocks within noise.
 
 The arithmetic runs over the lanes of the tile whatever the target bits are, and the state is
 read as 2^k sequential bursts of a tile each: targets whose partners are far apart (the top bits
@@ -49,14 +53,13 @@ contiguous 4- and 5-qubit blocks within 3%.  A 2-qubit block read in runs shorte
 prefetches from runs of 256 B on (``_PREFETCH_2Q_RUN_BYTES``; n=24, two runs of 7-9 interleaved,
 complex128 [4, 5] 2.73 -> 2.27 and 4.66 -> 3.75, [5, 6] 2.61 -> 2.09, [7, 8] within 8%; complex64
 [5, 6] 1.42 -> 1.04, [7, 8] 1.12 -> 0.86); with runs of 128 B it was slower (complex128 [3, 4]
-2.24 -> 2.52) and goes without.  The 4x4 blocks (AVX-512) issue them the same way; that path is
-not measured with them (no AVX-512 machine since).
+2.24 -> 2.52) and goes without.  The 2x4 blocks (AVX-512) issue them the same way.
 
 An uncontrolled 2-qubit block on bits 0 and 1 does not use the tiles: ``qsim.kernels.dense_low``
 multiplies each block's four contiguous amplitudes in place (its figures are there).
 
 Cost: 4 x 2^k real multiply-adds per amplitude, vectorised (zmm on a Zen 4: 8 doubles or 16
-floats; ymm on a Zen 3).  One Zen 4 core did about 29 G double multiply-adds per second (two
+floats; ymm on a Zen 3, and on the AVX-512 Xeon, see ``qsim.kernels.tiers``).  One Zen 4 core did about 29 G double multiply-adds per second (two
 cores 55), so a 4-qubit block needs at least 64 / 55e9 s per amplitude on two cores: 1.7 passes
 over a DRAM-resident complex128 state (a pass: about 0.6 ns per amplitude), and as many for
 complex64.  In cache on one Zen 4 core it took ~3.2 ns per amplitude at complex128 (the bound is
@@ -76,7 +79,7 @@ What makes LLVM vectorise a Numba loop here (checked with ``njit(cache=False)`` 
   (``a + np.uint64(2) * j``); one signed term (an int64 base, the literal ``2``) makes the whole
   index signed, Numba adds the wraparound select, and the loop stays scalar;
 * the rows a loop reads and writes either as a few separate slices (``f[a:a + 2 * n]``) or as one
-  array at distances that are compile-time constants (multiples of ``_LANES``, as ``_acc4``
+  array at distances that are compile-time constants (multiples of ``_LANES``, as ``_acc24``
   does): LLVM checks the overlap of pointers it cannot relate at run time, one check per pair, and
   gives up past 8 ("too many memory checks": 16 row slices in one loop stayed scalar); one array
   at two run-time offsets failed too (4.4 cycles per amplitude instead of 1.7 for complex64);
@@ -86,10 +89,11 @@ What makes LLVM vectorise a Numba loop here (checked with ``njit(cache=False)`` 
 LLVM print why a loop stayed scalar.
 
 Scratch per task: (2 x 2^k + 8) tiles of real numbers and one of indices, at most 74 KiB for k = 5
-(twice that with 256 lanes). On the Zen 4, 128 lanes rather than 64 halve the per-call set-up of
-``_acc4`` (32 matrix entries broadcast) against its loop: serial, in cache, k=2 1.38 -> 1.18 ns per
-amplitude (c128) and 0.94 -> 0.71 (c64), k=5 5.97 -> 5.53 and 3.40 -> 3.30; 256 lanes were slower
-(the rows leave the L1 cache).
+(twice that with 256 lanes). On a Zen 4, 128 lanes rather than 64 halved the per-call set-up of
+the then 4x4 blocks (32 matrix entries broadcast) against their loop: serial, in cache, k=2 1.38
+-> 1.18 ns per amplitude (c128) and 0.94 -> 0.71 (c64), k=5 5.97 -> 5.53 and 3.40 -> 3.30; 256
+lanes were slower (the rows leave the L1 cache).  With the 2x4 blocks on the AVX-512 Xeon, 256
+lanes against 128: within noise either way (two alternating runs, k=2..5), so 128 stays.
 """
 
 from __future__ import annotations
@@ -105,7 +109,7 @@ from qsim.kernels.indices import index_array
 from qsim.kernels.prefetch import prefetch
 from qsim.kernels.tiers import CONTRACT_OPTS, VECTOR_REGISTERS, Contracted
 
-# 4x4 register blocks need 32 vector registers (AVX-512); with 16 (AVX2) they spill, 2x2 fit
+# 2x4 register blocks need 32 vector registers (AVX-512); with 16 (AVX2) they spill, 2x2 fit
 _WIDE = VECTOR_REGISTERS >= 32
 # base indices per tile: 2^k rows of a tile stay in the first two cache levels; the 2x2 blocks'
 # shorter loop bodies want the longer tiles (Zen 3, n=24, two threads: 256 lanes against 128,
@@ -115,7 +119,7 @@ _L = np.uint64(_LANES)
 _MAX_TASKS = 1024
 _MIN_RUN_BYTES = 128   # shorter runs are gathered amplitude by amplitude
 _PREFETCH_2Q_RUN_BYTES = 256   # a 2-qubit block's runs from this length on are prefetched
-_BLOCK_AREA = 16 if _WIDE else 4   # matrix entries one register-block call takes (4x4 or 2x2)
+_BLOCK_AREA = 8 if _WIDE else 4   # matrix entries one register-block call takes (2x4 or 2x2)
 MAX_TARGETS = 5
 
 
@@ -217,17 +221,17 @@ def _dense_tiled(state, offsets, fixed, cval, mre, mim, perm):
 
 @register_jitable
 def _four_rows(y, x, mre, mim, a, dim, f, rows, nxt, run_lines, cur, per_call):
-    """Output rows a..a+3 of the block product into ``y``: 4x4 register blocks where the target has
-    32 vector registers (AVX-512), 2x2 where it has 16 (AVX2: the 4x4 blocks' 32 matrix entries
-    and 8 sums spill to the stack, a third slower at k=4 and 5 on a Zen 3).  Before each block,
+    """Output rows a..a+3 of the block product into ``y``: 2x4 register blocks where the target has
+    32 vector registers (AVX-512), 2x2 where it has 16 (AVX2).  Before each block,
     ``per_call`` lines of the next tile are prefetched from line ``cur``; returns the new cursor."""
-    if _WIDE:
-        for b in range(0, dim, 4):
-            cur = _prefetch(f, rows, nxt, run_lines, cur, per_call)
-            _acc4(y, x, mre, mim, a, b, b == 0)
-        return cur
     for j in range(np.uint64(8) * _L):
         y[j] = 0
+    if _WIDE:
+        for h in range(0, 4, 2):
+            for b in range(0, dim, 4):
+                cur = _prefetch(f, rows, nxt, run_lines, cur, per_call)
+                _acc24(y, x, mre, mim, a, h, b)
+        return cur
     for h in range(0, 4, 2):
         for b in range(0, dim, 2):
             cur = _prefetch(f, rows, nxt, run_lines, cur, per_call)
@@ -263,24 +267,16 @@ def _prefetch(f, rows, starts, run_lines, cur, count):
 
 
 @register_jitable
-def _acc4(y, x, mre, mim, a, b, first):
-    """Output rows 0..3 of ``y`` (+)= rows a..a+3, columns b..b+3 of the matrix times tile rows
-    b..b+3 of ``x`` (set, not added, when ``first``).  Every row sits at a constant multiple of
-    ``_LANES`` from the block's first row, so LLVM sees one read stream and one write stream and
-    needs a single overlap check (with 16 separate slices it needed too many and stayed scalar);
-    the 32 matrix entries are loop-invariant scalars (broadcast once), the 8 sums per lane are
-    formed in registers and each output row is stored once per column block."""
-    c00 = mre[a, b]; c01 = mre[a, b + 1]; c02 = mre[a, b + 2]; c03 = mre[a, b + 3]
-    d00 = mim[a, b]; d01 = mim[a, b + 1]; d02 = mim[a, b + 2]; d03 = mim[a, b + 3]
-    c10 = mre[a + 1, b]; c11 = mre[a + 1, b + 1]; c12 = mre[a + 1, b + 2]; c13 = mre[a + 1, b + 3]
-    d10 = mim[a + 1, b]; d11 = mim[a + 1, b + 1]; d12 = mim[a + 1, b + 2]; d13 = mim[a + 1, b + 3]
-    c20 = mre[a + 2, b]; c21 = mre[a + 2, b + 1]; c22 = mre[a + 2, b + 2]; c23 = mre[a + 2, b + 3]
-    d20 = mim[a + 2, b]; d21 = mim[a + 2, b + 1]; d22 = mim[a + 2, b + 2]; d23 = mim[a + 2, b + 3]
-    c30 = mre[a + 3, b]; c31 = mre[a + 3, b + 1]; c32 = mre[a + 3, b + 2]; c33 = mre[a + 3, b + 3]
-    d30 = mim[a + 3, b]; d31 = mim[a + 3, b + 1]; d32 = mim[a + 3, b + 2]; d33 = mim[a + 3, b + 3]
+def _acc24(y, x, mre, mim, a, h, b):
+    """Output rows h, h+1 of ``y`` += rows a+h, a+h+1, columns b..b+3 of the matrix times tile
+    rows b..b+3 of ``x``: 16 matrix entries, 8 inputs and 4 sums per lane, 28 of 32 registers."""
+    c00 = mre[a + h, b]; c01 = mre[a + h, b + 1]; c02 = mre[a + h, b + 2]; c03 = mre[a + h, b + 3]
+    d00 = mim[a + h, b]; d01 = mim[a + h, b + 1]; d02 = mim[a + h, b + 2]; d03 = mim[a + h, b + 3]
+    c10 = mre[a + h + 1, b]; c11 = mre[a + h + 1, b + 1]; c12 = mre[a + h + 1, b + 2]; c13 = mre[a + h + 1, b + 3]
+    d10 = mim[a + h + 1, b]; d11 = mim[a + h + 1, b + 1]; d12 = mim[a + h + 1, b + 2]; d13 = mim[a + h + 1, b + 3]
     L = _L
     x0 = np.uint64(2) * np.uint64(b) * L
-    zero = c00 - c00
+    y0 = np.uint64(2) * np.uint64(h) * L
     for j in range(L):
         p0 = x[x0 + j]
         q0 = x[x0 + L + j]
@@ -290,22 +286,12 @@ def _acc4(y, x, mre, mim, a, b, first):
         q2 = x[x0 + np.uint64(5) * L + j]
         p3 = x[x0 + np.uint64(6) * L + j]
         q3 = x[x0 + np.uint64(7) * L + j]
-        r0 = zero if first else y[j]
-        i0 = zero if first else y[L + j]
-        r1 = zero if first else y[np.uint64(2) * L + j]
-        i1 = zero if first else y[np.uint64(3) * L + j]
-        r2 = zero if first else y[np.uint64(4) * L + j]
-        i2 = zero if first else y[np.uint64(5) * L + j]
-        r3 = zero if first else y[np.uint64(6) * L + j]
-        i3 = zero if first else y[np.uint64(7) * L + j]
-        y[j] = r0 + c00 * p0 - d00 * q0 + c01 * p1 - d01 * q1 + c02 * p2 - d02 * q2 + c03 * p3 - d03 * q3
-        y[L + j] = i0 + c00 * q0 + d00 * p0 + c01 * q1 + d01 * p1 + c02 * q2 + d02 * p2 + c03 * q3 + d03 * p3
-        y[np.uint64(2) * L + j] = r1 + c10 * p0 - d10 * q0 + c11 * p1 - d11 * q1 + c12 * p2 - d12 * q2 + c13 * p3 - d13 * q3
-        y[np.uint64(3) * L + j] = i1 + c10 * q0 + d10 * p0 + c11 * q1 + d11 * p1 + c12 * q2 + d12 * p2 + c13 * q3 + d13 * p3
-        y[np.uint64(4) * L + j] = r2 + c20 * p0 - d20 * q0 + c21 * p1 - d21 * q1 + c22 * p2 - d22 * q2 + c23 * p3 - d23 * q3
-        y[np.uint64(5) * L + j] = i2 + c20 * q0 + d20 * p0 + c21 * q1 + d21 * p1 + c22 * q2 + d22 * p2 + c23 * q3 + d23 * p3
-        y[np.uint64(6) * L + j] = r3 + c30 * p0 - d30 * q0 + c31 * p1 - d31 * q1 + c32 * p2 - d32 * q2 + c33 * p3 - d33 * q3
-        y[np.uint64(7) * L + j] = i3 + c30 * q0 + d30 * p0 + c31 * q1 + d31 * p1 + c32 * q2 + d32 * p2 + c33 * q3 + d33 * p3
+        y[y0 + j] = y[y0 + j] + c00 * p0 - d00 * q0 + c01 * p1 - d01 * q1 + c02 * p2 - d02 * q2 + c03 * p3 - d03 * q3
+        y[y0 + L + j] = y[y0 + L + j] + c00 * q0 + d00 * p0 + c01 * q1 + d01 * p1 + c02 * q2 + d02 * p2 + c03 * q3 + d03 * p3
+        y[y0 + np.uint64(2) * L + j] = (y[y0 + np.uint64(2) * L + j] + c10 * p0 - d10 * q0 + c11 * p1 - d11 * q1
+                                        + c12 * p2 - d12 * q2 + c13 * p3 - d13 * q3)
+        y[y0 + np.uint64(3) * L + j] = (y[y0 + np.uint64(3) * L + j] + c10 * q0 + d10 * p0 + c11 * q1 + d11 * p1
+                                        + c12 * q2 + d12 * p2 + c13 * q3 + d13 * p3)
 
 
 @register_jitable
