@@ -26,8 +26,9 @@ them (``VECTOR_REGISTERS`` counts registers, not width).  Forcing zmm there (``N
 = the host's features plus ``-prefer-256-bit``; two alternating runs, n=24, two threads) made the
 dense blocks 0-10% faster and the one-pass kernels ~8% faster, but a complex64 2-qubit block on
 bits 4-5 30% slower and a complex64 one-qubit gate on bit 2 0.36 -> 0.6 ns per amplitude, and the
-whole brick and QFT circuits no faster (with the 4x4 register blocks of then; brick n=24 1.26-1.34 s against 1.30-1.32 s at complex128,
-0.65-0.71 against 0.74-0.79 at complex64): not taken.
+whole brick and QFT circuits no faster (with the 4x4 register blocks of then; brick n=24
+1.26-1.34 s against 1.30-1.32 s at complex128, 0.65-0.71 against 0.74-0.79 at complex64): not
+taken.
 """
 
 from __future__ import annotations
