@@ -59,9 +59,9 @@ An uncontrolled 2-qubit block on bits 0 and 1 does not use the tiles: ``qsim.ker
 multiplies each block's four contiguous amplitudes in place (its figures are there).
 
 Cost: 4 x 2^k real multiply-adds per amplitude, vectorised (zmm on a Zen 4: 8 doubles or 16
-floats; ymm on a Zen 3, and on the AVX-512 Xeon, see ``qsim.kernels.tiers``).  One Zen 4 core did about 29 G double multiply-adds per second (two
-cores 55), so a 4-qubit block needs at least 64 / 55e9 s per amplitude on two cores: 1.7 passes
-over a DRAM-resident complex128 state (a pass: about 0.6 ns per amplitude), and as many for
+floats; ymm on a Zen 3, and on the AVX-512 Xeon, see ``qsim.kernels.tiers``).  One Zen 4 core
+did about 29 G double multiply-adds per second (two cores 55), so a 4-qubit block needs at least
+64 / 55e9 s per amplitude on two cores: 1.7 passes over a DRAM-resident complex128 state (a pass: about 0.6 ns per amplitude), and as many for
 complex64.  In cache on one Zen 4 core it took ~3.2 ns per amplitude at complex128 (the bound is
 2.2) and ~1.9 ns at complex64 (1.1).  A Zen 3 core peaks at about 17 G (dgemm).
 
